@@ -1,0 +1,232 @@
+"""Load a configuration from YAML, JSON or a Greengrass recipe, and explain every problem.
+
+Every problem is reported with its key path in the configuration's own (camelCase) names and a
+hint; the configuration is accepted or refused as a whole.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from edge_agent.config.models import AgentConfig
+from edge_agent.errors import ConfigError, ConfigProblem
+
+# Keys Greengrass puts beside the configuration that are not ours to validate.
+_GREENGRASS_KEYS = ("accessControl",)
+
+
+def load_document(path: str | Path) -> dict[str, Any]:
+    """Read a YAML/JSON configuration or recipe file into the configuration mapping."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(
+            [ConfigProblem("", f"file {p} does not exist", "give the path of the YAML/JSON file")]
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([ConfigProblem("", f"cannot read {p}: {e}", "save it as UTF-8")]) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "",
+                    f"{p} is not valid YAML/JSON{where}: {problem}",
+                    "check indentation (spaces, not tabs) and quotes",
+                )
+            ]
+        ) from None
+    return extract_configuration(document, origin=str(p))
+
+
+def extract_configuration(document: Any, origin: str = "configuration") -> dict[str, Any]:
+    """The agent configuration in a document: itself, or a recipe's DefaultConfiguration."""
+    if not isinstance(document, dict):
+        raise ConfigError(
+            [ConfigProblem("", f"{origin} must be a mapping of keys, not {type(document).__name__}")]
+        )
+    if "ComponentConfiguration" in document or "RecipeFormatVersion" in document:
+        component = document.get("ComponentConfiguration")
+        default = component.get("DefaultConfiguration") if isinstance(component, dict) else None
+        if not isinstance(default, dict):
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "ComponentConfiguration.DefaultConfiguration",
+                        "missing in this recipe",
+                        "a recipe passed to --config must carry the agent configuration there",
+                    )
+                ]
+            )
+        document = default
+    return {k: v for k, v in document.items() if k not in _GREENGRASS_KEYS}
+
+
+def parse_config(document: dict[str, Any]) -> AgentConfig:
+    """Validate a configuration mapping; raise ConfigError naming every problem."""
+    try:
+        return AgentConfig.model_validate(document)
+    except ValidationError as e:
+        # Cross-reference checks of the model run only once every field is valid; run them on
+        # the raw document too, so one pass names every problem.
+        problems = explain(e)
+        known = {(p.path, p.message) for p in problems}
+        problems += [p for p in _cross_check(document) if (p.path, p.message) not in known]
+        raise ConfigError(problems) from None
+
+
+def _cross_check(document: dict[str, Any]) -> list[ConfigProblem]:
+    """Source-to-dataset references and duplicate names, checked on the raw mapping."""
+    problems: list[ConfigProblem] = []
+    datasets = document.get("datasets")
+    sources = document.get("sources")
+    if not isinstance(datasets, dict) or not isinstance(sources, list):
+        return problems
+    names: list[str] = []
+    for i, source in enumerate(sources):
+        if not isinstance(source, dict):
+            continue
+        name = source.get("name")
+        if isinstance(name, str):
+            if name in names:
+                problems.append(
+                    ConfigProblem(f"sources[{i}].name", f"{name!r} is used twice", "rename one")
+                )
+            names.append(name)
+        dataset = source.get("dataset")
+        if isinstance(dataset, str) and dataset not in datasets:
+            defined = ", ".join(sorted(map(str, datasets))) or "none"
+            problems.append(
+                ConfigProblem(
+                    f"sources[{i}].dataset",
+                    f"dataset {dataset!r} is not defined under datasets",
+                    f"defined: {defined}",
+                )
+            )
+    return problems
+
+
+def load_config(path: str | Path) -> AgentConfig:
+    """Load and validate the configuration at ``path``."""
+    return parse_config(load_document(path))
+
+
+def explain(error: ValidationError) -> list[ConfigProblem]:
+    """Turn pydantic's errors into problems with key paths and hints a technician can act on."""
+    problems: list[ConfigProblem] = []
+    seen: set[tuple[str, str]] = set()
+    for item in error.errors(include_url=False):
+        loc = [part for part in item["loc"] if not _is_internal(part)]
+        path = _format_path(loc)
+        kind = item["type"]
+        message = str(item["msg"])
+        hint = ""
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        if kind == "extra_forbidden":
+            message = "unknown key"
+            hint = _suggest(loc)
+        elif kind == "missing":
+            message = "required key is missing"
+        elif kind == "too_short" and any(
+            len(other["loc"]) > len(item["loc"]) and other["loc"][: len(item["loc"])] == item["loc"]
+            for other in error.errors(include_url=False)
+        ):
+            continue  # the list is short only because its items failed; those are reported
+        key = (path, message)
+        if key in seen:
+            continue
+        seen.add(key)
+        problems.append(ConfigProblem(path, message, hint))
+    return problems
+
+
+def _is_internal(part: int | str) -> bool:
+    # pydantic adds the union member or function name to the location; those are not keys.
+    return isinstance(part, str) and (
+        part.startswith(("function-", "union[", "tagged-union[", "[")) or part in {"str", "tuple[str, ...]"}
+    )
+
+
+def _format_path(loc: list[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _suggest(loc: list[int | str]) -> str:
+    """'did you mean ...' for an unknown key, from the keys its model accepts."""
+    model = _model_at(loc[:-1])
+    unknown = loc[-1] if loc else ""
+    if model is None or not isinstance(unknown, str):
+        return "remove it or check its spelling"
+    known = sorted((field.alias or name) for name, field in model.model_fields.items())
+    close = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
+    if not close:
+        lowered = {k.lower(): k for k in known}
+        match = lowered.get(unknown.lower().replace("_", ""))
+        close = [match] if match else []
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"known keys here: {', '.join(known)}"
+
+
+def _model_at(loc: list[int | str]) -> type[BaseModel] | None:
+    """The model that validates the mapping found at ``loc``."""
+    annotation: Any = AgentConfig
+    for part in loc:
+        origin = getattr(annotation, "__origin__", None)
+        if origin in (dict, tuple, list):
+            annotation = annotation.__args__[-1 if origin is dict else 0]
+            continue
+        model = _model_in(annotation)
+        if model is None:
+            return None
+        field = next(
+            (f for n, f in model.model_fields.items() if part in (n, f.alias)), None
+        )
+        if field is None:
+            return None
+        annotation = _unwrap_optional(field.annotation)
+    return _model_in(annotation)
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    args = [a for a in getattr(annotation, "__args__", ()) if a is not type(None)]
+    if getattr(annotation, "__origin__", None) is None and len(args) == 1:
+        return args[0]
+    return annotation
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def dump_problems(problems: list[ConfigProblem]) -> str:
+    """One line per problem, for ``edge-agent check`` and the logs."""
+    return "\n".join(str(p) for p in problems)
+
+
+def to_json(document: dict[str, Any]) -> str:
+    """Canonical JSON of a configuration mapping (for status and change detection)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,425 @@
+"""The agent configuration as pydantic models.
+
+Keys are camelCase (Greengrass configurations are); unknown keys are errors; every model is
+frozen and validated once. Numbers that Greengrass hands back as floats (``5.0``) are accepted
+where an integer is meant.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from edge_agent.config.topics import TopicTemplate, check_topic
+
+# IoT Core's limits (notes/iot-core-limits.md); the defaults, and the ceilings we accept.
+IOT_MAX_PAYLOAD = 131_072
+IOT_MAX_PUBLISHES_PER_SECOND = 100
+IOT_MAX_BYTES_PER_SECOND = 524_288
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+PositiveSeconds = Annotated[float, Field(gt=0)]
+NonNegativeSeconds = Annotated[float, Field(ge=0)]
+
+
+class Model(BaseModel):
+    """Base for every configuration model: camelCase keys, unknown keys refused, frozen."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+    )
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class SmbConfig(Model):
+    """Where an SMB share is and how to log on to it."""
+
+    server: str = Field(min_length=1)
+    port: int = Field(default=445, ge=1, le=65535)
+    share: str = Field(min_length=1)
+    folder: str = ""
+    username: str = Field(min_length=1)
+    domain: str = ""
+    password: str | None = Field(default=None, repr=False)
+    password_env: str | None = None
+    password_secret_id: str | None = None
+    require_encryption: bool = False
+    connection_timeout_seconds: PositiveSeconds = 30
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> SmbConfig:
+        given = [
+            k
+            for k, v in (
+                ("password", self.password),
+                ("passwordEnv", self.password_env),
+                ("passwordSecretId", self.password_secret_id),
+            )
+            if v is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of password, passwordEnv, passwordSecretId"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+    @field_validator("share")
+    @classmethod
+    def _plain_share(cls, v: str) -> str:
+        if "/" in v or "\\" in v:
+            raise ValueError("share is the share name only (e.g. 'data'); put subfolders in folder")
+        return v
+
+    @field_validator("folder")
+    @classmethod
+    def _relative_folder(cls, v: str) -> str:
+        return v.replace("\\", "/").strip("/")
+
+
+class SourceConfig(Model):
+    """One watched folder or share and what to do with its files."""
+
+    name: str = Field(pattern=_NAME)
+    type: Literal["local", "smb"] = "local"
+    path: str | None = None
+    smb: SmbConfig | None = None
+    include: tuple[str, ...] = ("*.csv",)
+    exclude: tuple[str, ...] = ()
+    recursive: bool = True
+    poll: bool = False
+    poll_interval_seconds: PositiveSeconds = 2.0
+    rescan_seconds: PositiveSeconds = 60.0
+    settle_seconds: NonNegativeSeconds = 5.0
+    mode: Literal["complete", "append"] = "complete"
+    after_ingest: Literal["keep", "move", "delete"] = "keep"
+    move_to: str | None = None
+    dataset: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SourceConfig:
+        if self.type == "local":
+            if not self.path:
+                raise ValueError("a local source needs path: the folder to watch")
+            if self.smb is not None:
+                raise ValueError("smb settings are only for type: smb")
+        if self.type == "smb":
+            if self.smb is None:
+                raise ValueError("a source with type: smb needs smb: {server, share, username, ...}")
+            if self.path is not None:
+                raise ValueError("an smb source takes smb.folder, not path")
+        if self.after_ingest == "move" and not self.move_to:
+            raise ValueError("afterIngest: move needs moveTo: the folder to move files to")
+        if self.after_ingest != "move" and self.move_to:
+            raise ValueError("moveTo is only used with afterIngest: move")
+        if self.mode == "append" and self.after_ingest != "keep":
+            raise ValueError(
+                "a growing log (mode: append) is never finished, so it can only be kept: "
+                "use afterIngest: keep"
+            )
+        if not self.include:
+            raise ValueError("include needs at least one pattern, e.g. ['*.csv']")
+        return self
+
+
+# --------------------------------------------------------------------------- datasets
+
+ColumnType = Literal["float", "int", "bool", "str", "timestamp"]
+
+
+class ColumnConfig(Model):
+    """How one column of the file becomes one field of the record."""
+
+    name: str | None = None
+    type: ColumnType | None = None
+    unit: str | None = None
+    required: bool = False
+    skip: bool = False
+
+
+class CsvConfig(Model):
+    """The CSV dialect of a dataset's files."""
+
+    encoding: str = "auto"
+    delimiter: str = "auto"
+    quotechar: str = '"'
+    decimal: Literal[".", ","] = "."
+    header_row: int | None = Field(default=1, ge=1)
+    units_row: int | None = Field(default=None, ge=1)
+    first_data_row: int | None = Field(default=None, ge=1)
+    null_values: tuple[str, ...] = ("", "NaN", "-")
+    timestamp_column: str | tuple[str, ...] | None = None
+    timestamp_format: str = "iso"
+    timezone: str = "UTC"
+    skip_patterns: tuple[str, ...] = ()
+    max_line_bytes: int = Field(default=1_048_576, ge=256)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, v: str) -> str:
+        if v == "auto":
+            return v
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {v!r}; use auto, utf-8, utf-16, cp1252, latin-1, ..."
+            ) from None
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, v: str) -> str:
+        if v == "\\t":
+            return "\t"
+        if v != "auto" and len(v) != 1:
+            raise ValueError('delimiter is one character (",", ";", "\\t", "|") or auto')
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name such as Europe/Berlin or UTC"
+            ) from None
+        return v
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        if v in ("iso", "epoch_s", "epoch_ms"):
+            return v
+        if "%" not in v:
+            raise ValueError(
+                "timestampFormat is iso, epoch_s, epoch_ms or a strptime format such as "
+                "'%d.%m.%Y %H:%M:%S'"
+            )
+        return v
+
+    @field_validator("skip_patterns")
+    @classmethod
+    def _regexes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"skipPatterns: {pattern!r} is not a regular expression: {e}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _rows_in_order(self) -> CsvConfig:
+        if self.header_row is None and self.units_row is not None:
+            raise ValueError("unitsRow needs headerRow")
+        last = max(r for r in (self.header_row, self.units_row, 0) if r is not None)
+        if self.first_data_row is not None and self.first_data_row <= last:
+            raise ValueError(f"firstDataRow ({self.first_data_row}) must come after line {last}")
+        if self.header_row is None and self.first_data_row is None:
+            return self
+        return self
+
+    @property
+    def data_start_line(self) -> int:
+        """1-based physical line of the first data row."""
+        if self.first_data_row is not None:
+            return self.first_data_row
+        return max(r for r in (self.header_row, self.units_row, 0) if r is not None) + 1
+
+
+DatasetKind = Literal["generic", "tower", "site", "automation", "seeding"]
+
+
+class DatasetConfig(Model):
+    """How the files of one dataset are read, typed and published."""
+
+    kind: DatasetKind = "generic"
+    csv: CsvConfig = CsvConfig()
+    columns: dict[str, ColumnConfig] = Field(default_factory=dict)
+    topic: str = "dt/edge-agent/{thingName}/{dataset}"
+
+    @field_validator("topic")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        TopicTemplate(v)  # raises ValueError naming the bad placeholder
+        return v
+
+
+# --------------------------------------------------------------------------- publish
+
+
+class TlsConfig(Model):
+    """Mutual TLS files for a direct MQTT connection (AWS IoT Core or a local broker)."""
+
+    ca: str
+    cert: str | None = None
+    key: str | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key go together (the device certificate and its private key)")
+        return self
+
+
+class MqttConfig(Model):
+    """A direct MQTT connection with paho-mqtt."""
+
+    host: str = "localhost"
+    port: int = Field(default=8883, ge=1, le=65535)
+    client_id: str | None = Field(default=None, max_length=128)
+    protocol: Literal[5, "3.1.1"] = 5
+    tls: TlsConfig | None = None
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    keep_alive_seconds: int = Field(default=60, ge=30, le=1200)
+    connect_timeout_seconds: PositiveSeconds = 10
+    max_inflight: int = Field(default=16, ge=1, le=1000)
+    reconnect_min_seconds: PositiveSeconds = 1
+    reconnect_max_seconds: PositiveSeconds = 60
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol(cls, v: Any) -> Any:
+        if v in (5, 5.0, "5", "5.0"):
+            return 5
+        if v in ("3.1.1", 311, "311", 4, "4"):
+            return "3.1.1"
+        return v
+
+
+class GreengrassConfig(Model):
+    """Publishing through the Greengrass nucleus (IPC)."""
+
+    connect_timeout_seconds: PositiveSeconds = 30
+    max_inflight: int = Field(default=8, ge=1, le=100)
+    local_alerts_topic: str = "edge-agent/alerts"
+
+
+class PublishConfig(Model):
+    """Where batches go and how fast."""
+
+    target: Literal["mqtt", "greengrass"] = "mqtt"
+    mqtt: MqttConfig = MqttConfig()
+    greengrass: GreengrassConfig = GreengrassConfig()
+    qos: Literal[1] = 1
+    max_payload_bytes: int = Field(default=IOT_MAX_PAYLOAD, ge=2048, le=IOT_MAX_PAYLOAD)
+    max_publishes_per_second: float | None = Field(default=IOT_MAX_PUBLISHES_PER_SECOND, gt=0)
+    max_bytes_per_second: float | None = Field(default=IOT_MAX_BYTES_PER_SECOND, gt=0)
+    retry_rejected_seconds: PositiveSeconds = 300
+
+    @field_validator("qos", mode="before")
+    @classmethod
+    def _qos(cls, v: Any) -> Any:
+        if v in (0, 0.0, "0"):
+            raise ValueError("QoS 0 has no acknowledgement, so rows could be lost; use qos: 1")
+        if v in (1.0, "1"):
+            return 1
+        return v
+
+
+class OutboxConfig(Model):
+    """Bounds of the durable outbox in the state database."""
+
+    max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    min_free_disk_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+
+
+class LoggingConfig(Model):
+    """Log level and shape."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "text"] = "json"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+
+# --------------------------------------------------------------------------- agent
+
+
+class AgentConfig(Model):
+    """The whole agent configuration (the component's DefaultConfiguration)."""
+
+    thing_name: str = Field(default_factory=lambda: os.environ.get("AWS_IOT_THING_NAME", ""))
+    state_dir: str = "/var/lib/edge-agent"
+    sources: tuple[SourceConfig, ...] = Field(min_length=1)
+    datasets: dict[str, DatasetConfig] = Field(min_length=1)
+    publish: PublishConfig = PublishConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    logging: LoggingConfig = LoggingConfig()
+    shutdown_timeout_seconds: PositiveSeconds = 10.0
+    status_interval_seconds: PositiveSeconds = 30.0
+
+    @field_validator("thing_name")
+    @classmethod
+    def _thing(cls, v: str) -> str:
+        if not v:
+            raise ValueError("missing: set thingName, or the environment variable AWS_IOT_THING_NAME")
+        if not re.fullmatch(r"[A-Za-z0-9:_-]{1,128}", v):
+            raise ValueError(
+                "an AWS IoT thing name has 1-128 characters among letters, digits, ':', '_' and '-'"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> AgentConfig:
+        names = [s.name for s in self.sources]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(duplicates)}")
+        for source in self.sources:
+            if source.dataset not in self.datasets:
+                known = ", ".join(sorted(self.datasets)) or "none"
+                raise ValueError(
+                    f"source {source.name!r} uses dataset {source.dataset!r}, which is not "
+                    f"defined under datasets (defined: {known})"
+                )
+        for name, dataset in self.datasets.items():
+            if not re.fullmatch(_NAME, name):
+                raise ValueError(
+                    f"dataset name {name!r}: use letters, digits, '_', '.', '-' (at most 64)"
+                )
+            for suffix in ("", "/quarantine"):
+                topic = TopicTemplate(dataset.topic).render(
+                    thingName=self.thing_name, dataset=name, kind=dataset.kind
+                ) + suffix
+                problem = check_topic(topic)
+                if problem:
+                    raise ValueError(f"datasets.{name}.topic renders to {topic!r}: {problem}")
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        """The source called ``name``."""
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)
+
+    @property
+    def state_path(self) -> PurePosixPath:
+        """The state directory as a path."""
+        return PurePosixPath(self.state_dir)

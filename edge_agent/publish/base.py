@@ -1,0 +1,36 @@
+"""The boundary between the outbox and the cloud: MQTT (paho), Greengrass IPC, or a fake."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Publisher(Protocol):
+    """Delivers one payload to one topic with QoS 1.
+
+    ``publish`` returns only once the payload is acknowledged (PUBACK with a success reason
+    code, or the nucleus accepted it into its spooler) and raises a PublishError otherwise:
+    NotConnectedError / transient errors keep the batch in the outbox for a retry,
+    PublishRejectedError marks it as refused (it stays in the outbox and is reported).
+    """
+
+    @property
+    def name(self) -> str:
+        """What the publisher talks to, for logs and status."""
+        ...
+
+    async def run(self) -> None:
+        """Keep the connection up (reconnecting with backoff) until cancelled."""
+        ...
+
+    async def wait_ready(self) -> None:
+        """Return when a publish may succeed (connected)."""
+        ...
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Publish with QoS 1 and wait for the acknowledgement."""
+        ...
+
+    async def aclose(self) -> None:
+        """Disconnect cleanly."""
+        ...

@@ -1,0 +1,1 @@
+"""Fixtures for mosquitto (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Fixtures for nucleus (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Fixtures for samba (filled in by its owner)."""
