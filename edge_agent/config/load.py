@@ -31,7 +31,9 @@ def load_document(path: str | Path) -> dict[str, Any]:
             [ConfigProblem("", f"file {p} does not exist", "give the path of the YAML/JSON file")]
         ) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([ConfigProblem("", f"cannot read {p}: {e}", "save it as UTF-8")]) from None
+        raise ConfigError(
+            [ConfigProblem("", f"cannot read {p}: {e}", "save it as UTF-8")]
+        ) from None
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -54,7 +56,11 @@ def extract_configuration(document: Any, origin: str = "configuration") -> dict[
     """The agent configuration in a document: itself, or a recipe's DefaultConfiguration."""
     if not isinstance(document, dict):
         raise ConfigError(
-            [ConfigProblem("", f"{origin} must be a mapping of keys, not {type(document).__name__}")]
+            [
+                ConfigProblem(
+                    "", f"{origin} must be a mapping of keys, not {type(document).__name__}"
+                )
+            ]
         )
     if "ComponentConfiguration" in document or "RecipeFormatVersion" in document:
         component = document.get("ComponentConfiguration")
@@ -155,7 +161,8 @@ def explain(error: ValidationError) -> list[ConfigProblem]:
 def _is_internal(part: int | str) -> bool:
     # pydantic adds the union member or function name to the location; those are not keys.
     return isinstance(part, str) and (
-        part.startswith(("function-", "union[", "tagged-union[", "[")) or part in {"str", "tuple[str, ...]"}
+        part.startswith(("function-", "union[", "tagged-union[", "["))
+        or part in {"str", "tuple[str, ...]"}
     )
 
 
@@ -197,9 +204,7 @@ def _model_at(loc: list[int | str]) -> type[BaseModel] | None:
         model = _model_in(annotation)
         if model is None:
             return None
-        field = next(
-            (f for n, f in model.model_fields.items() if part in (n, f.alias)), None
-        )
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
             return None
         annotation = _unwrap_optional(field.annotation)

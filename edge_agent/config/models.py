@@ -125,7 +125,9 @@ class SourceConfig(Model):
                 raise ValueError("smb settings are only for type: smb")
         if self.type == "smb":
             if self.smb is None:
-                raise ValueError("a source with type: smb needs smb: {server, share, username, ...}")
+                raise ValueError(
+                    "a source with type: smb needs smb: {server, share, username, ...}"
+                )
             if self.path is not None:
                 raise ValueError("an smb source takes smb.folder, not path")
         if self.after_ingest == "move" and not self.move_to:
@@ -226,7 +228,9 @@ class CsvConfig(Model):
             try:
                 re.compile(pattern)
             except re.error as e:
-                raise ValueError(f"skipPatterns: {pattern!r} is not a regular expression: {e}") from None
+                raise ValueError(
+                    f"skipPatterns: {pattern!r} is not a regular expression: {e}"
+                ) from None
         return v
 
     @model_validator(mode="after")
@@ -279,7 +283,9 @@ class TlsConfig(Model):
     @model_validator(mode="after")
     def _pair(self) -> TlsConfig:
         if (self.cert is None) != (self.key is None):
-            raise ValueError("cert and key go together (the device certificate and its private key)")
+            raise ValueError(
+                "cert and key go together (the device certificate and its private key)"
+            )
         return self
 
 
@@ -378,7 +384,9 @@ class AgentConfig(Model):
     @classmethod
     def _thing(cls, v: str) -> str:
         if not v:
-            raise ValueError("missing: set thingName, or the environment variable AWS_IOT_THING_NAME")
+            raise ValueError(
+                "missing: set thingName, or the environment variable AWS_IOT_THING_NAME"
+            )
         if not re.fullmatch(r"[A-Za-z0-9:_-]{1,128}", v):
             raise ValueError(
                 "an AWS IoT thing name has 1-128 characters among letters, digits, ':', '_' and '-'"
@@ -404,9 +412,12 @@ class AgentConfig(Model):
                     f"dataset name {name!r}: use letters, digits, '_', '.', '-' (at most 64)"
                 )
             for suffix in ("", "/quarantine"):
-                topic = TopicTemplate(dataset.topic).render(
-                    thingName=self.thing_name, dataset=name, kind=dataset.kind
-                ) + suffix
+                topic = (
+                    TopicTemplate(dataset.topic).render(
+                        thingName=self.thing_name, dataset=name, kind=dataset.kind
+                    )
+                    + suffix
+                )
                 problem = check_topic(topic)
                 if problem:
                     raise ValueError(f"datasets.{name}.topic renders to {topic!r}: {problem}")

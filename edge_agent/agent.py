@@ -1,0 +1,409 @@
+"""The agent: every long-lived task in one TaskGroup, and a clean, bounded shutdown.
+
+Lifecycle (as uvicorn's server): capture signals -> start the publisher, dispatcher and one
+runner per source -> run until SIGTERM/SIGINT -> stop reading (the current batch is committed),
+let in-flight publishes finish, all within ``shutdownTimeoutSeconds`` -> exit 0. A second signal
+forces the stop at once. Nothing is lost either way: whatever is not acknowledged stays in the
+outbox, whatever is not committed is read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from edge_agent.config.models import AgentConfig, SourceConfig
+from edge_agent.dispatch import Dispatcher
+from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError
+from edge_agent.ingest import FileIngestor, IngestSettings
+from edge_agent.publish.base import Publisher
+from edge_agent.publish.ratelimit import RateLimiter
+from edge_agent.runner import SourceRunner
+from edge_agent.sources.base import Source
+from edge_agent.state.db import StateDB
+from edge_agent.state.ledger import Ledger
+from edge_agent.state.outbox import Outbox, OutboxGauge
+from edge_agent.stats import AgentStats
+
+log = logging.getLogger("edge_agent.agent")
+
+SecretReader = Callable[[str], str]
+
+
+def make_publisher(config: AgentConfig) -> Publisher:
+    """The publisher the configuration names."""
+    if config.publish.target == "greengrass":
+        from edge_agent.publish.greengrass import GreengrassPublisher  # noqa: PLC0415
+
+        return GreengrassPublisher(config.publish.greengrass, thing_name=config.thing_name)
+    from edge_agent.publish.mqtt import MqttPublisher  # noqa: PLC0415
+
+    return MqttPublisher(config.publish.mqtt, thing_name=config.thing_name)
+
+
+def smb_password(source: SourceConfig, read_secret: SecretReader | None) -> str:
+    """The SMB password from the configuration, an environment variable, or a secret."""
+    smb = source.smb
+    assert smb is not None
+    if smb.password is not None:
+        return smb.password
+    if smb.password_env is not None:
+        value = os.environ.get(smb.password_env)
+        if value is None:
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        f"sources[{source.name}].smb.passwordEnv",
+                        f"environment variable {smb.password_env} is not set",
+                        "set it in the service environment (or use passwordSecretId in Greengrass)",
+                    )
+                ]
+            )
+        return value
+    assert smb.password_secret_id is not None
+    if read_secret is None:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    f"sources[{source.name}].smb.passwordSecretId",
+                    "secrets are read through Greengrass, which is not available here",
+                    "run as a Greengrass component, or use password / passwordEnv",
+                )
+            ]
+        )
+    return read_secret(smb.password_secret_id)
+
+
+def make_source(config: SourceConfig, read_secret: SecretReader | None = None) -> Source:
+    """The source implementation the configuration names."""
+    if config.type == "smb":
+        from edge_agent.sources.smb import SmbSource  # noqa: PLC0415
+
+        return SmbSource(config, smb_password(config, read_secret))
+    from edge_agent.sources.local import LocalSource  # noqa: PLC0415
+
+    return LocalSource(config)
+
+
+class Agent:
+    """Runs one configuration until asked to stop."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        publisher: Publisher | None = None,
+        sources: dict[str, Source] | None = None,
+        read_secret: SecretReader | None = None,
+    ) -> None:
+        self.config = config
+        self.stats = AgentStats()
+        self.state_dir = Path(config.state_dir)
+        self.publisher = publisher if publisher is not None else make_publisher(config)
+        self._given_sources = sources or {}
+        self._read_secret = read_secret
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self._thread_stop = threading.Event()
+        self._dispose_pending: set[int] = set()
+        self._dispose_event = asyncio.Event()
+        self.runners: dict[str, SourceRunner] = {}
+        self.sources: dict[str, Source] = {}
+        self.dispatcher: Dispatcher | None = None
+        self._dbs: list[StateDB] = []
+        self.started = asyncio.Event()
+
+    # ------------------------------------------------------------------ control
+
+    def request_stop(self) -> None:
+        """Begin a graceful stop (a second call forces it)."""
+        if self._stop.is_set():
+            self._force.set()
+        self._stop.set()
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError):
+                return  # not the main thread (tests, embedded use): the caller stops us
+
+    def _remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):
+                return
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("stop requested", extra={"signal": sig.name, "forced": self._stop.is_set()})
+        self.request_stop()
+
+    # ------------------------------------------------------------------ wiring
+
+    def _db(self) -> StateDB:
+        db = StateDB(self.state_dir)
+        self._dbs.append(db)
+        return db
+
+    def _build(self, loop: asyncio.AbstractEventLoop) -> None:
+        config = self.config
+        outbox = Outbox(self._db())
+        gauge = OutboxGauge(outbox.total_bytes(), config.outbox.max_bytes)
+        publish = config.publish
+        max_inflight = (
+            publish.greengrass.max_inflight
+            if publish.target == "greengrass"
+            else publish.mqtt.max_inflight
+        )
+        self.dispatcher = dispatcher = Dispatcher(
+            outbox,
+            self.publisher,
+            RateLimiter(publish.max_publishes_per_second, publish.max_bytes_per_second),
+            gauge,
+            self.stats,
+            max_inflight=max_inflight,
+            retry_rejected_seconds=publish.retry_rejected_seconds,
+            on_acknowledged=self._on_acknowledged,
+        )
+        self._gauge = gauge
+        self._dispose_ledger = Ledger(self._db())
+
+        def on_commit() -> None:
+            loop.call_soon_threadsafe(dispatcher.wake)
+
+        for source_config in config.sources:
+            source = self._given_sources.get(source_config.name) or make_source(
+                source_config, self._read_secret
+            )
+            self.sources[source_config.name] = source
+            ledger = Ledger(self._db())
+            settings = IngestSettings(
+                thing_name=config.thing_name,
+                source=source_config,
+                dataset_name=source_config.dataset,
+                dataset=config.datasets[source_config.dataset],
+                max_payload_bytes=publish.max_payload_bytes,
+                state_dir=self.state_dir,
+                min_free_disk_bytes=config.outbox.min_free_disk_bytes,
+            )
+            ingestor = FileIngestor(settings, ledger, gauge, self._thread_stop, on_commit)
+            self.runners[source_config.name] = SourceRunner(
+                source,
+                source_config,
+                ingestor,
+                ledger,
+                status=self.stats.source(source_config.name),
+                stop=self._thread_stop,
+            )
+
+    # ------------------------------------------------------------------ run
+
+    async def run(self) -> None:
+        """Run until stopped; returns after a clean shutdown."""
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.to_thread(self._build, loop)
+        except EdgeAgentError:
+            self._close()
+            raise
+        self._install_signals()
+        log.info(
+            "edge-agent started",
+            extra={
+                "thingName": self.config.thing_name,
+                "sources": len(self.runners),
+                "publisher": self.publisher.name,
+                "stateDir": str(self.state_dir),
+            },
+        )
+        dispatcher = self.dispatcher
+        assert dispatcher is not None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                background = [
+                    tg.create_task(self.publisher.run(), name="publisher"),
+                    tg.create_task(dispatcher.acknowledge(), name="acknowledge"),
+                    tg.create_task(self._dispose_loop(), name="dispose"),
+                    tg.create_task(self._status_loop(), name="status"),
+                ]
+                background += [
+                    tg.create_task(dispatcher.work(), name=f"publish-{i}")
+                    for i in range(dispatcher.max_inflight)
+                ]
+                fetch = tg.create_task(dispatcher.fetch(), name="fetch")
+                reading: list[asyncio.Task[None]] = []
+                for name, runner in self.runners.items():
+                    background.append(tg.create_task(runner.watch(), name=f"watch-{name}"))
+                    reading.append(tg.create_task(runner.discover(), name=f"discover-{name}"))
+                    reading.append(tg.create_task(runner.ingest(), name=f"ingest-{name}"))
+                self.started.set()
+                tg.create_task(self._shutdown(reading, fetch, background), name="shutdown")
+        finally:
+            self._remove_signals()
+            self._thread_stop.set()
+            await asyncio.to_thread(self._close)
+        log.info("edge-agent stopped", extra={"rows_acknowledged": self.stats.rows_acknowledged})
+
+    async def _shutdown(
+        self,
+        reading: list[asyncio.Task[None]],
+        fetch: asyncio.Task[None],
+        background: list[asyncio.Task[None]],
+    ) -> None:
+        await self._stop.wait()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.shutdown_timeout_seconds
+        log.info("stopping: finishing the current batch and in-flight publishes")
+        self._thread_stop.set()
+        self._gauge.wake()
+        for runner in self.runners.values():
+            runner.stop()
+        dispatcher = self.dispatcher
+        assert dispatcher is not None
+
+        async def drain() -> None:
+            await asyncio.gather(*reading, return_exceptions=True)
+            fetch.cancel()
+            await dispatcher.drain()
+
+        drain_task = asyncio.ensure_future(drain())
+        force = asyncio.ensure_future(self._force.wait())
+        try:
+            await asyncio.wait(
+                {drain_task, force},
+                timeout=max(0.0, deadline - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            force.cancel()
+            if not drain_task.done():
+                log.warning(
+                    "shutdown timeout: unacknowledged batches stay in the outbox for next time",
+                    extra={"in_flight": dispatcher.in_flight},
+                )
+                drain_task.cancel()
+            for task in [*reading, fetch, *background]:
+                task.cancel()
+            await self._write_status()
+            try:
+                await asyncio.wait_for(self.publisher.aclose(), timeout=2.0)
+            except TimeoutError:
+                log.warning("publisher did not close in time")
+
+    def _close(self) -> None:
+        for source in self.sources.values():
+            source.close()
+        for db in self._dbs:
+            db.close()
+        self._dbs.clear()
+
+    # ------------------------------------------------------------------ disposition
+
+    def _on_acknowledged(self, file_refs: set[int]) -> None:
+        self._dispose_pending |= file_refs
+        self._dispose_event.set()
+
+    async def _dispose_loop(self) -> None:
+        """Move or delete files once every batch of theirs is acknowledged."""
+        sweep_every = min(s.rescan_seconds for s in self.config.sources)
+        await self._sweep()
+        while True:
+            try:
+                await asyncio.wait_for(self._dispose_event.wait(), sweep_every)
+            except TimeoutError:
+                await self._sweep()
+                continue
+            self._dispose_event.clear()
+            refs, self._dispose_pending = self._dispose_pending, set()
+            for ref in sorted(refs):
+                record = await asyncio.to_thread(self._dispose_ledger.by_id, ref)
+                if record is None or record.state != "read":
+                    continue
+                if await asyncio.to_thread(self._dispose_ledger.pending_batches, ref):
+                    continue
+                await self._dispose(record.source, ref, record.path, record.size, record.mtime_ns)
+
+    async def _sweep(self) -> None:
+        for source_config in self.config.sources:
+            if source_config.after_ingest == "keep":
+                continue
+            for record in await asyncio.to_thread(
+                self._dispose_ledger.awaiting_disposal, source_config.name
+            ):
+                await self._dispose(
+                    record.source, record.id, record.path, record.size, record.mtime_ns
+                )
+
+    async def _dispose(
+        self, source_name: str, ref: int, path: str, size: int, mtime_ns: int
+    ) -> None:
+        config = self.config.source(source_name)
+        if config.after_ingest == "keep":
+            return
+        source = self.sources[source_name]
+        try:
+            current = await asyncio.to_thread(source.stat, path)
+            if current is None:
+                await asyncio.to_thread(self._dispose_ledger.mark_disposed, ref, None)
+                return
+            if (current.size, current.mtime_ns) != (size, mtime_ns):
+                return  # changed since it was read: read the change first, dispose later
+            if config.after_ingest == "delete":
+                await asyncio.to_thread(source.remove, path)
+                where = None
+            else:
+                assert config.move_to is not None
+                where = await asyncio.to_thread(source.move, path, config.move_to)
+        except (OSError, EdgeAgentError) as e:
+            log.warning(
+                "could not dispose of a file; will try again",
+                extra={
+                    "source": source_name,
+                    "path": path,
+                    "action": config.after_ingest,
+                    "error": str(e),
+                },
+            )
+            return
+        await asyncio.to_thread(self._dispose_ledger.mark_disposed, ref, where)
+        self.stats.files_disposed += 1
+        log.info(
+            "file disposed",
+            extra={"source": source_name, "path": path, "action": config.after_ingest, "to": where},
+        )
+
+    # ------------------------------------------------------------------ status
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.status_interval_seconds)
+            await self._write_status()
+
+    async def _write_status(self) -> None:
+        self.stats.publisher_state = (
+            "connected" if getattr(self.publisher, "connected", False) else "disconnected"
+        )
+        snapshot = json.dumps(self.stats.snapshot(), default=str)
+
+        def write() -> None:
+            with self._dispose_ledger.db.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('status', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (snapshot,),
+                )
+
+        try:
+            await asyncio.to_thread(write)
+        except (EdgeAgentError, OSError, sqlite3.Error) as e:
+            log.warning("could not write status", extra={"error": str(e)})

@@ -1,0 +1,123 @@
+"""Records -> JSON envelopes of at most ``maxPayloadBytes`` each (envelope included).
+
+Each record is encoded once; a payload is the envelope's head, the encoded records joined by
+commas, and its tail. The head is sized for the largest line numbers, so a payload never
+exceeds the limit whatever lines it ends up holding.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge_agent.state.ledger import Batch, make_batch_id
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_MAX_LINE = 10**12 - 1
+
+
+def encode(value: Any) -> str:
+    """Compact JSON (UTF-8 text, no NaN)."""
+    return _dumps(value)
+
+
+def _size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+class RecordTooLargeError(ValueError):
+    """One record alone does not fit in a payload."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What every batch of one file version shares."""
+
+    thing_name: str
+    dataset: str
+    kind: str
+    source: str
+    path: str
+    file_id: str
+    version: int
+    topic: str
+    units: dict[str, str] = field(default_factory=dict)
+
+    def head(self, batch_id: str, first_line: int, last_line: int, ingested_at: str) -> str:
+        """The JSON text before the records."""
+        source = {
+            "name": self.source,
+            "path": self.path,
+            "fileId": self.file_id,
+            "version": self.version,
+            "firstLine": first_line,
+            "lastLine": last_line,
+        }
+        head: dict[str, Any] = {
+            "v": 1,
+            "batchId": batch_id,
+            "thingName": self.thing_name,
+            "dataset": self.dataset,
+            "kind": self.kind,
+            "source": source,
+            "ingestedAt": ingested_at,
+        }
+        if self.units:
+            head["units"] = self.units
+        return _dumps(head)[:-1] + ',"records":['
+
+
+class BatchBuilder:
+    """Accumulates encoded records of one kind (data or quarantine) for one file version."""
+
+    def __init__(self, envelope: Envelope, kind: str, max_bytes: int, ingested_at: str) -> None:
+        self._envelope = envelope
+        self._kind = kind
+        self._ingested_at = ingested_at
+        reserve = _size(envelope.head("0" * 32, _MAX_LINE, _MAX_LINE, ingested_at)) + len("]}")
+        self._room = max_bytes - reserve
+        if self._room < 256:
+            raise ValueError("maxPayloadBytes leaves no room for records after the envelope")
+        self._parts: list[str] = []
+        self._used = 0
+        self._first = 0
+        self._last = 0
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def fits(self, text: str) -> bool:
+        """Would this encoded record still fit?"""
+        return self._used + _size(text) + 1 <= self._room
+
+    def check(self, text: str) -> None:
+        """Raise RecordTooLargeError if the record can never fit in a payload."""
+        if _size(text) + 1 > self._room:
+            raise RecordTooLargeError(
+                f"record is {_size(text)} bytes as JSON, more than fits in maxPayloadBytes"
+            )
+
+    def add(self, text: str, line: int) -> None:
+        """Append an encoded record (call ``fits`` first)."""
+        if not self._parts:
+            self._first = line
+        self._last = line
+        self._parts.append(text)
+        self._used += _size(text) + 1
+
+    def take(self) -> Batch | None:
+        """The batch of everything added so far (None if empty), and start a new one."""
+        if not self._parts:
+            return None
+        env = self._envelope
+        batch_id = make_batch_id(env.file_id, env.version, self._first, self._last, self._kind)
+        payload = (
+            env.head(batch_id, self._first, self._last, self._ingested_at)
+            + ",".join(self._parts)
+            + "]}"
+        ).encode("utf-8")
+        batch = Batch(batch_id, env.topic, payload, len(self._parts))
+        self._parts = []
+        self._used = 0
+        return batch

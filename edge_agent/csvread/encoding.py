@@ -1,0 +1,53 @@
+"""Which encoding a file is in: the configured codec, or a BOM, or a UTF-16 guess, or UTF-8."""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Encoding:
+    """The codec to decode lines with and how many BOM bytes precede the first line."""
+
+    codec: str
+    bom_length: int
+
+
+def detect_encoding(head: bytes, configured: str) -> Encoding:
+    """Pick the encoding from the first bytes of a file and the configured ``csv.encoding``.
+
+    A BOM always wins (a configured ``utf-16`` file still starts after its BOM). With ``auto``
+    and no BOM, text whose every other byte is NUL is taken as UTF-16 without BOM (Excel and
+    some HMIs write that); anything else is UTF-8.
+    """
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            # Even when the configured codec disagrees: the BOM is a fact about the bytes.
+            return Encoding(codec, len(bom))
+    if configured != "auto":
+        name = codecs.lookup(configured).name
+        if name == "utf-16":
+            # Plain "utf-16" without BOM: Windows writes little-endian.
+            return Encoding("utf-16-le", 0)
+        if name == "utf-8-sig":
+            return Encoding("utf-8", 0)
+        return Encoding(name, 0)
+    sample = head[:256]
+    if len(sample) >= 4:
+        even_nul = sample[1::2].count(0)
+        odd_nul = sample[0::2].count(0)
+        half = len(sample) // 2
+        if even_nul > 0.8 * half and odd_nul < 0.1 * half:
+            return Encoding("utf-16-le", 0)
+        if odd_nul > 0.8 * half and even_nul < 0.1 * half:
+            return Encoding("utf-16-be", 0)
+    return Encoding("utf-8", 0)

@@ -1,0 +1,175 @@
+"""From the outbox to the publisher: rate limited, a bounded number in flight, acknowledged.
+
+A fetcher reads committed batches in commit order into a small queue; ``max_inflight`` workers
+publish them; acknowledgements are deleted from the outbox in groups. A batch the broker
+refuses stays in the outbox, is reported, and is tried again after ``retryRejectedSeconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+
+from edge_agent.errors import PublishError, PublishRejectedError
+from edge_agent.publish.base import Publisher
+from edge_agent.publish.ratelimit import RateLimiter
+from edge_agent.state.outbox import Outbox, OutboxGauge, OutboxItem
+from edge_agent.stats import AgentStats
+
+log = logging.getLogger("edge_agent.dispatch")
+
+
+class Dispatcher:
+    """Moves batches from the outbox to the publisher until stopped."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        publisher: Publisher,
+        limiter: RateLimiter,
+        gauge: OutboxGauge,
+        stats: AgentStats,
+        *,
+        max_inflight: int,
+        retry_rejected_seconds: float,
+        on_acknowledged: Callable[[set[int]], None],
+    ) -> None:
+        self.outbox = outbox
+        self.publisher = publisher
+        self.limiter = limiter
+        self.gauge = gauge
+        self.stats = stats
+        self.max_inflight = max_inflight
+        self.retry_rejected_seconds = retry_rejected_seconds
+        self.on_acknowledged = on_acknowledged
+        self._queue: asyncio.Queue[OutboxItem] = asyncio.Queue(maxsize=max_inflight)
+        self._new_data = asyncio.Event()
+        self._acked: list[int] = []
+        self._ack_event = asyncio.Event()
+        self._handed: set[int] = set()  # fetched and not yet deleted from the outbox
+        self._parked: dict[int, float] = {}  # refused batches: seq -> loop time to retry
+        self._cursor = 0
+        self._stopping = False
+        self.idle = asyncio.Event()
+
+    def wake(self) -> None:
+        """New batches were committed (call on the event loop)."""
+        self._new_data.set()
+
+    @property
+    def in_flight(self) -> int:
+        """Batches fetched and not yet acknowledged or parked."""
+        return len(self._handed) - len(self._parked)
+
+    # ------------------------------------------------------------------ fetching
+
+    async def fetch(self) -> None:
+        """Feed the workers with batches in commit order."""
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            expired = [seq for seq, at in self._parked.items() if at <= now]
+            if expired:
+                for seq in expired:
+                    del self._parked[seq]
+                    self._handed.discard(seq)
+                self._cursor = min(self._cursor, min(expired) - 1)
+            self._new_data.clear()
+            items = await asyncio.to_thread(self.outbox.fetch, self._cursor, self.max_inflight * 4)
+            fresh = [item for item in items if item.seq not in self._handed]
+            if items:
+                self._cursor = items[-1].seq
+            if not fresh:
+                if not items:
+                    if not self._handed:
+                        self.idle.set()
+                    timeout = None
+                    if self._parked:
+                        timeout = max(0.05, min(self._parked.values()) - loop.time())
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._new_data.wait(), timeout)
+                continue
+            self.idle.clear()
+            for item in fresh:
+                self._handed.add(item.seq)
+                await self._queue.put(item)
+
+    # ------------------------------------------------------------------ publishing
+
+    async def work(self) -> None:
+        """Publish queued batches one at a time (run ``max_inflight`` of these)."""
+        while True:
+            item = await self._queue.get()
+            await self._publish(item)
+
+    async def _publish(self, item: OutboxItem) -> None:
+        backoff = 0.5
+        while True:
+            await self.publisher.wait_ready()
+            await self.limiter.acquire(len(item.payload))
+            try:
+                await self.publisher.publish(item.topic, item.payload)
+            except PublishRejectedError as e:
+                self.stats.publish_error(f"rejected:{e.code}" if e.code else "rejected")
+                log.error(
+                    "broker refused a batch; it stays in the outbox and is retried later",
+                    extra={
+                        "batchId": item.batch_id,
+                        "topic": item.topic,
+                        "reason": e.reason,
+                        "code": e.code,
+                        "retry_in": self.retry_rejected_seconds,
+                    },
+                )
+                await asyncio.to_thread(self.outbox.record_failure, item.seq, e.reason)
+                loop = asyncio.get_running_loop()
+                self._parked[item.seq] = loop.time() + self.retry_rejected_seconds
+                self._new_data.set()
+                return
+            except PublishError as e:
+                self.stats.publish_error("not-connected" if "connect" in e.reason else "transient")
+                log.debug(
+                    "publish failed, retrying", extra={"batchId": item.batch_id, "reason": e.reason}
+                )
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, 30.0)
+                continue
+            self.stats.batches_published += 1
+            self._acked.append(item.seq)
+            self._ack_event.set()
+            return
+
+    # ------------------------------------------------------------------ acknowledgements
+
+    async def acknowledge(self) -> None:
+        """Delete acknowledged batches from the outbox, in groups."""
+        while True:
+            await self._ack_event.wait()
+            await self.flush_acks()
+
+    async def flush_acks(self) -> None:
+        """Delete what was acknowledged so far."""
+        self._ack_event.clear()
+        if not self._acked:
+            return
+        seqs, self._acked = self._acked, []
+        refs, freed, rows = await asyncio.to_thread(self.outbox.acknowledge, seqs)
+        self._handed.difference_update(seqs)
+        self.gauge.remove(freed)
+        self.stats.rows_acknowledged += rows
+        if refs:
+            self.on_acknowledged(refs)
+        if not self._handed and self._queue.empty():
+            self._new_data.set()  # let the fetcher look again (and report idle)
+
+    async def drain(self) -> None:
+        """Wait for every batch handed to a worker to be acknowledged or parked."""
+        while self.in_flight > 0 or self._acked:
+            if self._acked:
+                await self.flush_acks()
+            else:
+                self._ack_event.clear()
+                await self._ack_event.wait()

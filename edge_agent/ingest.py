@@ -1,0 +1,419 @@
+"""One reading pass over one file: from its committed offset to the end of its data, to the outbox.
+
+Runs in a worker thread (blocking reads and SQLite). Each time a payload fills up, its batch,
+the quarantine entries met so far and the new offset are committed in one transaction, so a
+crash at any moment loses nothing and re-reads nothing that was committed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from edge_agent.batcher import BatchBuilder, Envelope, RecordTooLargeError, encode
+from edge_agent.config.models import DatasetConfig, SourceConfig
+from edge_agent.config.topics import TopicTemplate
+from edge_agent.csvread.reader import FileFormatError, Layout, iter_records, read_layout
+from edge_agent.datasets.generic import RecordBuilder, RowError
+from edge_agent.errors import StorageFullError
+from edge_agent.sources.base import FileInfo, Source
+from edge_agent.state.ledger import Batch, FileRecord, Ledger, Probes, digest
+from edge_agent.state.outbox import OutboxGauge
+
+log = logging.getLogger("edge_agent.ingest")
+
+PROBE_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    """What one pass did."""
+
+    path: str
+    published: int
+    quarantined: int
+    skipped: int
+    batches: int
+    complete: bool
+    state: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    """Everything a pass needs that does not change from file to file."""
+
+    thing_name: str
+    source: SourceConfig
+    dataset_name: str
+    dataset: DatasetConfig
+    max_payload_bytes: int
+    state_dir: Path
+    min_free_disk_bytes: int
+
+
+class QuarantineLog:
+    """The local JSONL copy of every quarantined row, one file per source, rotated at 64 MiB."""
+
+    MAX_BYTES = 64 * 1024 * 1024
+
+    def __init__(self, state_dir: Path, source: str) -> None:
+        self.path = state_dir / "quarantine" / f"{source}.jsonl"
+        self._lock = threading.Lock()
+
+    def write(self, entries: list[dict[str, object]]) -> None:
+        """Append entries (before the transaction that publishes them commits)."""
+        if not entries:
+            return
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                if self.path.stat().st_size > self.MAX_BYTES:
+                    self.path.replace(self.path.with_suffix(".jsonl.1"))
+            except FileNotFoundError:
+                pass
+            try:
+                with self.path.open("a", encoding="utf-8") as f:
+                    for entry in entries:
+                        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                    f.flush()
+            except OSError as e:
+                raise StorageFullError(f"cannot write quarantine log {self.path}: {e}") from e
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+class FileIngestor:
+    """Reads passes of files of one source into the outbox."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        ledger: Ledger,
+        gauge: OutboxGauge,
+        stop: threading.Event,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.gauge = gauge
+        self.stop = stop
+        self.on_commit = on_commit
+        self.quarantine_log = QuarantineLog(settings.state_dir, settings.source.name)
+        template = TopicTemplate(settings.dataset.topic)
+        self.topic = template.render(
+            thingName=settings.thing_name,
+            dataset=settings.dataset_name,
+            kind=settings.dataset.kind,
+            source=settings.source.name,
+        )
+
+    # ------------------------------------------------------------------ the pass
+
+    def run(self, source: Source, info: FileInfo) -> PassResult:
+        """Read what is new in one file. Raises TransientError subclasses to be retried."""
+        name = self.settings.source.name
+        record = self.ledger.get(name, info.path) or self.ledger.create(name, info.path)
+        if record.state == "disposed":
+            record = self.ledger.new_version(record, "appeared again after disposal")
+        with source.open(info.path) as stream:
+            size = stream.seek(0, 2)
+            reason = self._changed_in_place(stream, record, size)
+            if reason is not None:
+                log.info(
+                    "file changed in place, reading it again as a new version",
+                    extra={"source": name, "path": info.path, "reason": reason},
+                )
+                record = self.ledger.new_version(record, reason)
+            return self._read(stream, record, info, size)
+
+    def _changed_in_place(self, stream: BinaryIO, record: FileRecord, size: int) -> str | None:
+        if record.offset == 0 and record.head_len == 0:
+            return None
+        if size < record.offset:
+            return f"truncated: {size} bytes, {record.offset} were already read"
+        if record.head_hash is not None and record.head_len:
+            stream.seek(0)
+            if digest(stream.read(record.head_len)) != record.head_hash:
+                return "rewritten: its first bytes changed"
+        if record.tail_hash is not None and record.tail_end:
+            start = max(0, record.tail_end - PROBE_BYTES)
+            stream.seek(start)
+            if digest(stream.read(record.tail_end - start)) != record.tail_hash:
+                return "rewritten: bytes already read changed"
+        return None
+
+    def _probes(self, stream: BinaryIO, offset: int) -> Probes:
+        head_len = min(offset, PROBE_BYTES)
+        stream.seek(0)
+        head = stream.read(head_len)
+        tail_start = max(0, offset - PROBE_BYTES)
+        stream.seek(tail_start)
+        tail = stream.read(offset - tail_start)
+        return Probes(head_len, digest(head), offset, digest(tail))
+
+    def _read(self, stream: BinaryIO, record: FileRecord, info: FileInfo, size: int) -> PassResult:
+        settings = self.settings
+        final = settings.source.mode == "complete"
+        done_state = "read" if final else "reading"
+        if size == 0:
+            if final:
+                self._commit(
+                    record,
+                    [],
+                    [],
+                    offset=0,
+                    next_line=1,
+                    counts=(0, 0, 0),
+                    size=size,
+                    mtime_ns=info.mtime_ns,
+                    probes=None,
+                    state="read",
+                    note="empty file",
+                )
+            return PassResult(info.path, 0, 0, 0, 0, final, done_state, "empty file")
+        try:
+            layout = read_layout(stream, settings.dataset.csv)
+            builder = RecordBuilder(settings.dataset, layout)
+        except FileFormatError as e:
+            if not final and size < 64 * 1024 and "ends before" in str(e):
+                # A growing log whose header is not written yet.
+                return PassResult(info.path, 0, 0, 0, 0, False, record.state, str(e))
+            return self._quarantine_file(stream, record, info, size, str(e))
+        envelope = Envelope(
+            thing_name=settings.thing_name,
+            dataset=settings.dataset_name,
+            kind=settings.dataset.kind,
+            source=settings.source.name,
+            path=info.path,
+            file_id=record.file_id,
+            version=record.version,
+            topic=self.topic,
+            units=builder.units,
+        )
+        if record.offset >= layout.data_offset:
+            offset, next_line = record.offset, record.next_line
+        else:
+            offset, next_line = layout.data_offset, layout.data_line
+        return self._read_records(
+            stream=stream,
+            record=record,
+            info=info,
+            size=size,
+            layout=layout,
+            builder=builder,
+            envelope=envelope,
+            offset=offset,
+            next_line=next_line,
+            final=final,
+        )
+
+    def _read_records(
+        self,
+        *,
+        stream: BinaryIO,
+        record: FileRecord,
+        info: FileInfo,
+        size: int,
+        layout: Layout,
+        builder: RecordBuilder,
+        envelope: Envelope,
+        offset: int,
+        next_line: int,
+        final: bool,
+    ) -> PassResult:
+        settings = self.settings
+        ingested_at = _now_iso()
+        data = BatchBuilder(envelope, "data", settings.max_payload_bytes, ingested_at)
+        qenv = dataclasses.replace(envelope, topic=self.topic + "/quarantine", units={})
+        quarantine = BatchBuilder(qenv, "quarantine", settings.max_payload_bytes, ingested_at)
+        qentries: list[dict[str, object]] = []
+        published = quarantined = skipped = 0
+        total = [0, 0, 0, 0]  # published, quarantined, skipped, batches
+        stopped = False
+
+        def flush(state: str = "reading", probes: Probes | None = None) -> None:
+            nonlocal published, quarantined, skipped
+            batches = [b for b in (data.take(), quarantine.take()) if b is not None]
+            self._commit(
+                record,
+                batches,
+                qentries,
+                offset=offset,
+                next_line=next_line,
+                counts=(published, quarantined, skipped),
+                size=size,
+                mtime_ns=info.mtime_ns,
+                probes=probes,
+                state=state,
+                note=None,
+            )
+            total[0] += published
+            total[1] += quarantined
+            total[2] += skipped
+            total[3] += len(batches)
+            qentries.clear()
+            published = quarantined = skipped = 0
+
+        def add_quarantine(line: int, reason: str, raw: str) -> None:
+            nonlocal quarantined
+            entry = {"line": line, "reason": reason, "raw": raw}
+            text = encode(entry)
+            if not quarantine.fits(text):
+                flush()
+            quarantine.add(text, line)
+            qentries.append(
+                {
+                    "source": settings.source.name,
+                    "path": info.path,
+                    "fileId": record.file_id,
+                    "version": record.version,
+                    **entry,
+                }
+            )
+            quarantined += 1
+
+        for raw in iter_records(
+            stream,
+            layout,
+            settings.dataset.csv,
+            start_offset=offset,
+            start_line=next_line,
+            final=final,
+            end=size,
+        ):
+            if raw.fields is None:
+                add_quarantine(raw.line, raw.problem or "unreadable row", raw.raw)
+            elif builder.skip_reason(raw) is not None:
+                skipped += 1
+            else:
+                try:
+                    text = encode(builder.build(raw))
+                    data.check(text)
+                except (RowError, RecordTooLargeError) as e:
+                    add_quarantine(raw.line, str(e), raw.raw)
+                else:
+                    if not data.fits(text):
+                        flush()
+                        if self.stop.is_set():
+                            stopped = True
+                            break
+                    data.add(text, raw.line)
+                    published += 1
+            offset, next_line = raw.end_offset, raw.next_line
+        complete = final and not stopped
+        flush(state="read" if complete else "reading", probes=self._probes(stream, offset))
+        return PassResult(
+            info.path,
+            total[0],
+            total[1],
+            total[2],
+            total[3],
+            complete,
+            "read" if complete else "reading",
+        )
+
+    def _quarantine_file(
+        self, stream: BinaryIO, record: FileRecord, info: FileInfo, size: int, reason: str
+    ) -> PassResult:
+        """The whole file cannot be read with its dataset: one quarantine entry, file kept."""
+        stream.seek(0)
+        head = stream.read(512)
+        raw = head.decode("utf-8", errors="backslashreplace")
+        env = Envelope(
+            thing_name=self.settings.thing_name,
+            dataset=self.settings.dataset_name,
+            kind=self.settings.dataset.kind,
+            source=self.settings.source.name,
+            path=info.path,
+            file_id=record.file_id,
+            version=record.version,
+            topic=self.topic + "/quarantine",
+        )
+        builder = BatchBuilder(env, "file", self.settings.max_payload_bytes, _now_iso())
+        entry = {"line": 1, "reason": f"whole file: {reason}", "raw": raw[:2048]}
+        builder.add(encode(entry), 1)
+        batch = builder.take()
+        assert batch is not None
+        log.warning(
+            "file quarantined whole",
+            extra={"source": self.settings.source.name, "path": info.path, "reason": reason},
+        )
+        self._commit(
+            record,
+            [batch],
+            [
+                {
+                    "source": self.settings.source.name,
+                    "path": info.path,
+                    "fileId": record.file_id,
+                    "version": record.version,
+                    **entry,
+                }
+            ],
+            offset=size,
+            next_line=record.next_line,
+            counts=(0, 1, 0),
+            size=size,
+            mtime_ns=info.mtime_ns,
+            probes=self._probes(stream, size),
+            state="failed",
+            note=f"quarantined whole: {reason}",
+        )
+        return PassResult(info.path, 0, 1, 0, 1, True, "failed", reason)
+
+    def _commit(
+        self,
+        record: FileRecord,
+        batches: list[Batch],
+        qentries: list[dict[str, object]],
+        *,
+        offset: int,
+        next_line: int,
+        counts: tuple[int, int, int],
+        size: int,
+        mtime_ns: int,
+        probes: Probes | None,
+        state: str,
+        note: str | None,
+    ) -> None:
+        if batches:
+            if (
+                not self.gauge.wait_for_room(self.stop, timeout=0.5)
+                and self.gauge.bytes >= self.gauge.limit
+            ):
+                raise StorageFullError("outbox is full (outbox.maxBytes); stopping")
+            free = shutil.disk_usage(self.settings.state_dir).free
+            if free < self.settings.min_free_disk_bytes:
+                raise StorageFullError(
+                    f"only {free // (1024 * 1024)} MiB free under stateDir "
+                    f"{self.settings.state_dir} (outbox.minFreeDiskBytes); ingestion paused"
+                )
+        self.quarantine_log.write(qentries)
+        added = self.ledger.commit(
+            record,
+            batches,
+            offset=offset,
+            next_line=next_line,
+            published=counts[0],
+            quarantined=counts[1],
+            skipped=counts[2],
+            size=size,
+            mtime_ns=mtime_ns,
+            probes=probes,
+            state=state,
+            note=note,
+        )
+        if added:
+            self.gauge.add(added)
+            self.on_commit()

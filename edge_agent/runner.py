@@ -1,0 +1,260 @@
+"""The life of one source: watch for changes, rescan, settle, and run reading passes.
+
+Three coroutines per source, all owned by the agent's TaskGroup: ``watch`` (the source's
+blocking watcher in a thread, feeding change hints), ``discover`` (stat, settle, decide what is
+ready) and ``ingest`` (one reading pass at a time in a worker thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+from collections import OrderedDict
+
+from edge_agent.config.models import SourceConfig
+from edge_agent.errors import SourceAccessError, SourceUnavailableError, TransientError
+from edge_agent.ingest import FileIngestor
+from edge_agent.sources.base import FileInfo, Source
+from edge_agent.sources.discovery import Known, Settler
+from edge_agent.state.ledger import Ledger
+from edge_agent.stats import SourceStatus
+
+log = logging.getLogger("edge_agent.runner")
+
+_MAX_DIRTY = 10_000  # more change hints than this: rescan instead of stat-ing each
+_ACCESS_RETRY_SECONDS = 60.0  # wrong password, missing share: retry slowly, never spin
+_ERROR_RETRY_SECONDS = 300.0  # an unexpected error on one file: retry it much later
+
+
+class SourceRunner:
+    """Discovers and reads the files of one source."""
+
+    def __init__(
+        self,
+        source: Source,
+        config: SourceConfig,
+        ingestor: FileIngestor,
+        ledger: Ledger,
+        *,
+        status: SourceStatus,
+        stop: threading.Event,
+    ) -> None:
+        self.source = source
+        self.config = config
+        self.ingestor = ingestor
+        self.ledger = ledger
+        self.status = status
+        self._thread_stop = stop
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._dirty: set[str] = set()
+        self._rescan_now = True
+        self._ready: OrderedDict[str, FileInfo] = OrderedDict()
+        self._ready_event = asyncio.Event()
+        self._retry_at: dict[str, float] = {}
+        self.settler: Settler | None = None
+        self.idle = asyncio.Event()  # set whenever nothing is ready or being read
+
+    def stop(self) -> None:
+        """Stop discovering and reading (the current batch is committed first)."""
+        self._stopping.set()
+        self._wake.set()
+        self._ready_event.set()
+
+    # ------------------------------------------------------------------ change hints
+
+    def _hint(self, path: str | None) -> None:
+        if path is None or len(self._dirty) >= _MAX_DIRTY:
+            self._rescan_now = True
+        else:
+            self._dirty.add(path)
+        self._wake.set()
+
+    async def watch(self) -> None:
+        """Run the source's watcher in a thread; restart it with backoff if it fails."""
+        loop = asyncio.get_running_loop()
+
+        def notify(path: str | None) -> None:
+            loop.call_soon_threadsafe(self._hint, path)
+
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                await asyncio.to_thread(self.source.watch, notify, self._thread_stop)
+                delay = 1.0
+            except (TransientError, SourceAccessError) as e:
+                log.warning(
+                    "watching stopped; the periodic rescan goes on",
+                    extra={"source": self.config.name, "error": str(e), "retry_in": delay},
+                )
+            if await self._sleep(delay):
+                return
+            delay = min(delay * 2, self.config.rescan_seconds)
+            self._hint(None)
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Wait, unless stopping; True if stopping."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ discovery
+
+    async def discover(self) -> None:
+        """Scan, stat what changed, settle, and queue files that are ready."""
+        loop = asyncio.get_running_loop()
+        known = {
+            path: Known(r.size, r.mtime_ns, r.state)
+            for path, r in (
+                await asyncio.to_thread(self.ledger.for_source, self.config.name)
+            ).items()
+        }
+        self.settler = settler = Settler(
+            self.config.settle_seconds, append=self.config.mode == "append", known=known
+        )
+        next_rescan = loop.time()
+        backoff = 1.0
+        while not self._stopping.is_set():
+            now = loop.time()
+            try:
+                if self._rescan_now or now >= next_rescan:
+                    self._rescan_now = False
+                    self._dirty.clear()
+                    listing = await asyncio.to_thread(self.source.scan)
+                    settler.reconcile(listing, loop.time())
+                    next_rescan = loop.time() + self.config.rescan_seconds
+                    self.status.files_seen = len(listing)
+                    self.status.last_scan = asyncio.get_running_loop().time()
+                    self._set_state("watching", "")
+                    backoff = 1.0
+                else:
+                    paths = self._dirty | set(settler.to_confirm(now))
+                    self._dirty.clear()
+                    if paths:
+                        infos = await asyncio.to_thread(self._stat_all, sorted(paths))
+                        t = loop.time()
+                        for path, info in infos.items():
+                            if info is None:
+                                settler.forget(path)
+                            else:
+                                settler.observe(info, t)
+            except SourceAccessError as e:
+                self._set_state("access-denied", f"{e.reason} — {e.hint}")
+                if await self._sleep(_ACCESS_RETRY_SECONDS):
+                    return
+                self._rescan_now = True
+                continue
+            except SourceUnavailableError as e:
+                self._set_state("unavailable", e.reason)
+                if await self._sleep(backoff * (0.5 + random.random())):
+                    return
+                backoff = min(backoff * 2, 60.0)
+                self._rescan_now = True
+                continue
+            t = loop.time()
+            for info in settler.ready(t):
+                if self._retry_at.get(info.path, 0.0) > t:
+                    settler.done(info.path, None)
+                    continue
+                self._ready[info.path] = info
+            self.status.files_waiting = len(self._ready)
+            if self._ready:
+                self.idle.clear()
+                self._ready_event.set()
+            elif not settler.busy:
+                self.idle.set()
+            deadline = settler.next_deadline()
+            wake_at = next_rescan if deadline is None else min(next_rescan, deadline)
+            retry = min(self._retry_at.values(), default=None)
+            if retry is not None:
+                wake_at = min(wake_at, retry)
+            timeout = max(0.0, wake_at - loop.time())
+            if not self._wake.is_set() and timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+
+    def _stat_all(self, paths: list[str]) -> dict[str, FileInfo | None]:
+        return {path: self.source.stat(path) for path in paths}
+
+    def _set_state(self, state: str, detail: str) -> None:
+        if (self.status.state, self.status.detail) != (state, detail):
+            level = logging.INFO if state == "watching" else logging.ERROR
+            log.log(level, "source %s", state, extra={"source": self.config.name, "detail": detail})
+        self.status.state = state
+        self.status.detail = detail
+
+    # ------------------------------------------------------------------ reading
+
+    async def ingest(self) -> None:
+        """Run reading passes over ready files, one at a time."""
+        while not self._stopping.is_set():
+            await self._ready_event.wait()
+            self._ready_event.clear()
+            while self._ready and not self._stopping.is_set():
+                _path, info = self._ready.popitem(last=False)
+                self.status.files_waiting = len(self._ready)
+                await self._one_pass(info)
+            if not self._ready and self.settler is not None and not self.settler.busy:
+                self.idle.set()
+            self._wake.set()
+
+    async def _one_pass(self, info: FileInfo) -> None:
+        assert self.settler is not None
+        self.status.current_file = info.path
+        known: Known | None = None
+        try:
+            result = await asyncio.to_thread(self.ingestor.run, self.source, info)
+        except FileNotFoundError:
+            self.settler.forget(info.path)
+        except SourceAccessError as e:
+            self.status.errors += 1
+            self._set_state("access-denied", f"{e.reason} — {e.hint}")
+            self._retry_at[info.path] = asyncio.get_running_loop().time() + _ACCESS_RETRY_SECONDS
+        except TransientError as e:
+            self.status.errors += 1
+            state = "paused" if "full" in str(e) else "unavailable"
+            self._set_state(state, str(e))
+            self._retry_at[info.path] = asyncio.get_running_loop().time() + 5.0
+        except Exception:
+            # A bug or an unforeseen library error on one file: the file is left as it is (its
+            # committed rows are safe), the error is logged loudly, and the file is retried later.
+            self.status.errors += 1
+            log.exception(
+                "reading pass failed; file left in place, retried later",
+                extra={"source": self.config.name, "path": info.path},
+            )
+            self._retry_at[info.path] = asyncio.get_running_loop().time() + _ERROR_RETRY_SECONDS
+        else:
+            self._retry_at.pop(info.path, None)
+            self.status.rows_published += result.published
+            self.status.rows_quarantined += result.quarantined
+            self.status.rows_skipped += result.skipped
+            known = Known(info.size, info.mtime_ns, result.state)
+            record = await asyncio.to_thread(self.ledger.get, self.config.name, info.path)
+            if record is not None:
+                known = Known(record.size, record.mtime_ns, record.state)
+            if result.published or result.quarantined:
+                log.info(
+                    "file read",
+                    extra={
+                        "source": self.config.name,
+                        "path": info.path,
+                        "published": result.published,
+                        "quarantined": result.quarantined,
+                        "skipped": result.skipped,
+                        "batches": result.batches,
+                        "state": result.state,
+                    },
+                )
+            if self.status.state in ("unavailable", "paused"):
+                self._set_state("watching", "")
+        finally:
+            self.status.current_file = None
+            self.settler.done(info.path, known)
+            self._wake.set()

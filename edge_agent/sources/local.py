@@ -1,0 +1,207 @@
+"""A local folder (or a mounted share) as a source, watched with watchdog.
+
+inotify (watchdog's default observer) sees local writes as they happen; on a mounted network
+share it sees nothing, so ``poll: true`` switches to watchdog's polling observer. Either way the
+agent's periodic rescan is what guarantees that a missed event loses nothing.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from edge_agent.config.models import SourceConfig
+from edge_agent.errors import SourceAccessError, SourceUnavailableError
+from edge_agent.sources.base import ChangeCallback, FileInfo, PathFilter
+
+log = logging.getLogger("edge_agent.sources.local")
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, source: LocalSource, notify: ChangeCallback) -> None:
+        self._source = source
+        self._notify = notify
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            if not raw:
+                continue
+            path = os.fsdecode(raw)
+            if event.is_directory:
+                self._notify(None)  # a folder appeared, moved or vanished: look at everything
+                return
+            relative = self._source.relative(path)
+            if relative is not None:
+                self._notify(relative)
+
+
+class LocalSource:
+    """Files under a local folder."""
+
+    def __init__(self, config: SourceConfig) -> None:
+        assert config.path is not None
+        self._config = config
+        self.root = Path(config.path).expanduser().absolute()
+        self._filter = PathFilter(config.include, config.exclude)
+        # An archive folder inside the watched folder is not watched (moved files stay moved).
+        self._archive: str | None = None
+        if config.move_to:
+            archive = Path(config.move_to)
+            archive = archive if archive.is_absolute() else self.root / archive
+            try:
+                self._archive = archive.absolute().relative_to(self.root).as_posix()
+            except ValueError:
+                self._archive = None
+
+    def _archived(self, rel: str) -> bool:
+        return self._archive is not None and (
+            rel == self._archive or rel.startswith(self._archive + "/")
+        )
+
+    @property
+    def name(self) -> str:
+        """The configured source name."""
+        return self._config.name
+
+    def relative(self, absolute: str) -> str | None:
+        """The source-relative path of an absolute path under the root, if it is one of ours."""
+        try:
+            rel = Path(absolute).relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+        if (not self._config.recursive and "/" in rel) or self._archived(rel):
+            return None
+        return rel if self._filter(rel) else None
+
+    def _check_root(self) -> None:
+        try:
+            if not self.root.is_dir():
+                raise SourceUnavailableError(
+                    self.name, f"folder {self.root} does not exist or is not a folder (mounted?)"
+                )
+        except PermissionError:
+            raise SourceAccessError(
+                self.name,
+                f"no permission to read {self.root}",
+                "give the agent's user read and execute permission on the folder",
+            ) from None
+
+    def scan(self) -> list[FileInfo]:
+        """Every matching regular file under the root; links leading outside it are refused."""
+        self._check_root()
+        found: list[FileInfo] = []
+        root = self.root
+        resolved_root = root.resolve()
+        for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
+            if not self._config.recursive:
+                dirnames.clear()
+            else:
+                base = Path(dirpath).relative_to(root).as_posix()
+                dirnames[:] = sorted(
+                    d
+                    for d in dirnames
+                    if not d.startswith(".")
+                    and not self._archived(d if base == "." else f"{base}/{d}")
+                )
+            for filename in filenames:
+                full = os.path.join(dirpath, filename)
+                rel = Path(full).relative_to(root).as_posix()
+                if not self._filter(rel):
+                    continue
+                info = self._stat(full, rel, resolved_root)
+                if info is not None:
+                    found.append(info)
+        return found
+
+    def _stat(self, full: str, rel: str, resolved_root: Path) -> FileInfo | None:
+        try:
+            if os.path.islink(full):
+                target = Path(full).resolve()
+                if not target.is_relative_to(resolved_root):
+                    log.warning(
+                        "symlink leads outside the source folder; refused",
+                        extra={"source": self.name, "path": rel, "target": str(target)},
+                    )
+                    return None
+            st = os.stat(full)
+        except FileNotFoundError:
+            return None
+        except PermissionError:
+            log.warning("no permission to read file", extra={"source": self.name, "path": rel})
+            return None
+        if not os.path.isfile(full):
+            return None
+        return FileInfo(rel, st.st_size, st.st_mtime_ns)
+
+    def stat(self, path: str) -> FileInfo | None:
+        """Current size and mtime of one file, or None if it is gone."""
+        full = self.root / path
+        if not self._filter(path):
+            return None
+        return self._stat(str(full), path, self.root.resolve())
+
+    def open(self, path: str) -> BinaryIO:
+        """Open for reading (writers are not blocked on POSIX)."""
+        full = (self.root / path).resolve()
+        if not full.is_relative_to(self.root.resolve()):
+            raise SourceAccessError(
+                self.name, f"{path} leads outside the folder", "remove the link"
+            )
+        return open(full, "rb", buffering=256 * 1024)
+
+    def watch(self, notify: ChangeCallback, stop: threading.Event) -> None:
+        """Run a watchdog observer until ``stop`` is set."""
+        self._check_root()
+        observer = (
+            PollingObserver(timeout=self._config.poll_interval_seconds)
+            if self._config.poll
+            else Observer()
+        )
+        observer.schedule(_Handler(self, notify), str(self.root), recursive=self._config.recursive)
+        try:
+            observer.start()
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EMFILE):
+                raise SourceUnavailableError(
+                    self.name,
+                    f"cannot watch {self.root}: {e.strerror} (raise fs.inotify.max_user_watches "
+                    "or set poll: true); the periodic rescan still finds files",
+                ) from e
+            raise
+        try:
+            stop.wait()
+        finally:
+            observer.stop()
+            observer.join(timeout=5)
+
+    def remove(self, path: str) -> None:
+        """Delete a file."""
+        (self.root / path).unlink(missing_ok=True)
+
+    def move(self, path: str, folder: str) -> str:
+        """Move into ``folder`` (absolute, or relative to the root), keeping subfolders."""
+        base = Path(folder)
+        if not base.is_absolute():
+            base = self.root / base
+        target = base / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        candidate, n = target, 1
+        while candidate.exists():
+            candidate = target.with_name(f"{target.stem}.{n}{target.suffix}")
+            n += 1
+        shutil.move(str(self.root / path), str(candidate))
+        return str(candidate)
+
+    def close(self) -> None:
+        """Nothing to release."""

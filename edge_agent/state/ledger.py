@@ -1,0 +1,230 @@
+"""The ledger: what the agent knows of every file, and the outbox commit that advances it.
+
+A file is keyed by (source, relative path). Its ``version`` changes when the file is truncated
+or rewritten in place; ``offset``/``next_line`` say how far its rows are safely in the outbox.
+Batches are inserted and the offset advanced in one transaction, so after a crash reading
+resumes exactly where the outbox ends, and anything re-sent keeps its ``batchId``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edge_agent.state.db import StateDB
+
+# File states: new (seen, nothing read) -> reading (part read; growing logs stay here)
+# -> read (a complete file wholly in the outbox) -> disposed (moved or deleted after every
+# batch was acknowledged). A rewritten file starts again at reading with a new version.
+STATES = ("new", "reading", "read", "disposed")
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One MQTT message ready for the outbox."""
+
+    batch_id: str
+    topic: str
+    payload: bytes
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """A row of the ledger."""
+
+    id: int
+    source: str
+    path: str
+    file_id: str
+    version: int
+    size: int
+    mtime_ns: int
+    offset: int
+    next_line: int
+    head_len: int
+    head_hash: bytes | None
+    tail_end: int
+    tail_hash: bytes | None
+    state: str
+    rows_published: int
+    rows_quarantined: int
+    rows_skipped: int
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> FileRecord:
+        """Build from a ``SELECT *`` row."""
+        return cls(**{name: row[name] for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class Probes:
+    """Hashes of the start of a file and of the bytes just before a point in it.
+
+    They tell a file that grew (both still match) from one rewritten or replaced in place.
+    """
+
+    head_len: int
+    head_hash: bytes
+    tail_end: int
+    tail_hash: bytes
+
+
+def digest(data: bytes) -> bytes:
+    """The probe hash of some bytes."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def make_file_id(source: str, path: str, first_seen_ns: int) -> str:
+    """A file identity that stays the same for the life of the ledger row."""
+    return hashlib.blake2b(
+        f"{source}\0{path}\0{first_seen_ns}".encode(), digest_size=12
+    ).hexdigest()
+
+
+def make_batch_id(file_id: str, version: int, first_line: int, last_line: int, kind: str) -> str:
+    """Deterministic: the same rows of the same file version always get the same id."""
+    return hashlib.blake2b(
+        f"{file_id}:{version}:{first_line}-{last_line}:{kind}".encode(), digest_size=16
+    ).hexdigest()
+
+
+class Ledger:
+    """Ledger and outbox operations on one StateDB connection."""
+
+    def __init__(self, db: StateDB) -> None:
+        self.db = db
+
+    def get(self, source: str, path: str) -> FileRecord | None:
+        """The ledger row of one file, if any."""
+        rows = self.db.query("SELECT * FROM files WHERE source = ? AND path = ?", (source, path))
+        return FileRecord.from_row(rows[0]) if rows else None
+
+    def by_id(self, file_ref: int) -> FileRecord | None:
+        """The ledger row with this id."""
+        rows = self.db.query("SELECT * FROM files WHERE id = ?", (file_ref,))
+        return FileRecord.from_row(rows[0]) if rows else None
+
+    def for_source(self, source: str) -> dict[str, FileRecord]:
+        """Every ledger row of a source, by path."""
+        rows = self.db.query("SELECT * FROM files WHERE source = ?", (source,))
+        return {row["path"]: FileRecord.from_row(row) for row in rows}
+
+    def create(self, source: str, path: str) -> FileRecord:
+        """Start tracking a file (idempotent)."""
+        now = time.time()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO files (source, path, file_id, first_seen, updated) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (source, path, make_file_id(source, path, time.time_ns()), now, now),
+            )
+        record = self.get(source, path)
+        assert record is not None
+        return record
+
+    def new_version(self, record: FileRecord, reason: str) -> FileRecord:
+        """The file was truncated or rewritten: read it again from the start as a new version."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE files SET version = version + 1, offset = 0, next_line = 1, size = 0, "
+                "mtime_ns = 0, head_len = 0, head_hash = NULL, tail_end = 0, tail_hash = NULL, "
+                "state = 'reading', rows_published = 0, rows_quarantined = 0, rows_skipped = 0, "
+                "batches = 0, read_at = NULL, disposed_at = NULL, disposed_to = NULL, note = ?, "
+                "updated = ? WHERE id = ?",
+                (reason, time.time(), record.id),
+            )
+        fresh = self.by_id(record.id)
+        assert fresh is not None
+        return fresh
+
+    def commit(
+        self,
+        record: FileRecord,
+        batches: Sequence[Batch],
+        *,
+        offset: int,
+        next_line: int,
+        published: int,
+        quarantined: int,
+        skipped: int,
+        size: int | None = None,
+        mtime_ns: int | None = None,
+        probes: Probes | None = None,
+        state: str = "reading",
+        note: str | None = None,
+    ) -> int:
+        """Insert batches and advance the file in ONE transaction; returns outbox bytes added."""
+        now = time.time()
+        added = 0
+        with self.db.transaction() as conn:
+            for batch in batches:
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO outbox "
+                    "(batch_id, file_ref, topic, payload, rows, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (batch.batch_id, record.id, batch.topic, batch.payload, batch.rows, now),
+                )
+                if cursor.rowcount:
+                    added += len(batch.payload)
+            sets = [
+                "offset = ?",
+                "next_line = ?",
+                "state = ?",
+                "updated = ?",
+                "rows_published = rows_published + ?",
+                "rows_quarantined = rows_quarantined + ?",
+                "rows_skipped = rows_skipped + ?",
+                "batches = batches + ?",
+            ]
+            params: list[object] = [
+                offset,
+                next_line,
+                state,
+                now,
+                published,
+                quarantined,
+                skipped,
+                len(batches),
+            ]
+            if size is not None and mtime_ns is not None:
+                sets += ["size = ?", "mtime_ns = ?"]
+                params += [size, mtime_ns]
+            if probes is not None:
+                sets += ["head_len = ?", "head_hash = ?", "tail_end = ?", "tail_hash = ?"]
+                params += [probes.head_len, probes.head_hash, probes.tail_end, probes.tail_hash]
+            if state == "read":
+                sets.append("read_at = ?")
+                params.append(now)
+            if note is not None:
+                sets.append("note = ?")
+                params.append(note)
+            params.append(record.id)
+            conn.execute(f"UPDATE files SET {', '.join(sets)} WHERE id = ?", params)
+        return added
+
+    def mark_disposed(self, file_ref: int, where: str | None) -> None:
+        """The file was moved (to ``where``) or deleted after every batch was acknowledged."""
+        now = time.time()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE files SET state = 'disposed', disposed_at = ?, disposed_to = ?, "
+                "updated = ? WHERE id = ?",
+                (now, where, now, file_ref),
+            )
+
+    def awaiting_disposal(self, source: str) -> list[FileRecord]:
+        """Files of a source wholly read and wholly acknowledged, not yet moved or deleted."""
+        rows = self.db.query(
+            "SELECT * FROM files f WHERE f.source = ? AND f.state = 'read' AND NOT EXISTS "
+            "(SELECT 1 FROM outbox o WHERE o.file_ref = f.id)",
+            (source,),
+        )
+        return [FileRecord.from_row(r) for r in rows]
+
+    def pending_batches(self, file_ref: int) -> int:
+        """How many batches of a file are still in the outbox."""
+        rows = self.db.query("SELECT COUNT(*) AS n FROM outbox WHERE file_ref = ?", (file_ref,))
+        return int(rows[0]["n"])
