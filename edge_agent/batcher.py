@@ -7,13 +7,25 @@ exceeds the limit whatever lines it ends up holding.
 
 from __future__ import annotations
 
-import json
+from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
 from dataclasses import dataclass, field
 from typing import Any
 
 from edge_agent.state.ledger import Batch, make_batch_id
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+def _unserializable(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# The C encoder built once: json.dumps() builds a new one on every call, which costs more than
+# encoding a small record.
+_c_encoder = c_make_encoder(
+    None, _unserializable, c_encode_basestring, None, ":", ",", False, False, False
+)
+
+
+def _dumps(value: Any) -> str:
+    return "".join(_c_encoder(value, 0))
 _MAX_LINE = 10**12 - 1
 
 

@@ -173,40 +173,81 @@ class _RunawayRecordError(Exception):
 
 
 class _LineFeed:
-    """Decoded physical lines for csv.reader, remembering which lines the current record used."""
+    """Decoded physical lines for csv.reader, remembering which lines the current record used.
+
+    For encodings whose newline is the byte ``\\n`` the common case (a whole line of normal
+    length) is read straight from the stream here; everything else goes through ``iter_lines``.
+    """
 
     def __init__(
         self,
-        lines: Iterator[PhysicalLine],
+        stream: BinaryIO,
+        start: int,
+        *,
         codec: str,
         first_line: int,
-        max_record_bytes: int,
-        *,
+        max_line_bytes: int,
+        end: int | None,
         final: bool,
     ) -> None:
-        self._lines = lines
         self._codec = codec
         self._final = final
-        self._max = max_record_bytes
+        self._max = max_line_bytes
+        self._end = end
+        self._offset = start
+        newline = newline_unit(codec)
+        stream.seek(start)
+        self._readline = stream.readline if newline == b"\n" else None
+        self._stream = stream
+        self._slow: Iterator[PhysicalLine] | None = (
+            None
+            if self._readline is not None
+            else iter_lines(stream, start, newline=newline, max_line_bytes=max_line_bytes, end=end)
+        )
         self.pushback: deque[tuple[str, int, int, str | None]] = deque()
         self.next_line = first_line  # number of the next line to hand out
         self.record: list[str] = []
         self.record_meta: list[tuple[int, int, str | None]] = []  # (line, end_offset, problem)
         self.record_bytes = 0
         self.at_eof = False
-        self.held_back = False  # an unterminated last line was not handed out
+        self.problems = False  # a line of the current record has a problem
 
     def __iter__(self) -> _LineFeed:
         return self
 
     def __next__(self) -> str:
+        readline = self._readline
+        if readline is not None and not self.pushback:
+            end = self._end
+            limit = self._max if end is None else min(self._max, end - self._offset)
+            data = readline(limit) if limit > 0 else b""
+            if data[-1:] == b"\n":
+                self._offset += len(data)
+                number = self.next_line
+                self.next_line = number + 1
+                try:
+                    text = data.decode(self._codec)
+                except UnicodeDecodeError as e:
+                    return self._bad_bytes(data, number, e)
+                self.record.append(text)
+                self.record_meta.append((number, self._offset, None))
+                self.record_bytes += len(data)
+                if self.record_bytes > self._max and len(self.record) > 1:
+                    raise _RunawayRecordError
+                return text
+            # End of data, an unterminated last line or an overlong line: the general path.
+            self._slow = _continue_lines(self._stream, data, self._offset, self._max, end)
+            self._readline = None
+        return self._general()
+
+    def _general(self) -> str:
         if self.pushback:
             text, number, end, problem = self.pushback.popleft()
         else:
-            physical = next(self._lines, None)
+            assert self._slow is not None
+            physical = next(self._slow, None)
             if physical is None or (not physical.terminated and not self._final):
                 # A growing file's last line without newline is not complete yet.
-                self.held_back = physical is not None
                 self.at_eof = True
                 raise StopIteration
             number = self.next_line
@@ -214,17 +255,14 @@ class _LineFeed:
             end = physical.end_offset
             problem = None
             if physical.overlong:
-                problem = "line is longer than maxLineBytes"
                 text = physical.data.decode(self._codec, errors="replace")
-                self._keep(text[:RAW_LIMIT], number, end, problem)
+                self._keep(text[:RAW_LIMIT], number, end, "line is longer than maxLineBytes")
                 return "\n"
             try:
                 text = physical.data.decode(self._codec)
             except UnicodeDecodeError as e:
-                problem = f"not valid {self._codec} at byte {e.start} of the line ({e.reason})"
-                text = physical.data.decode(self._codec, errors="replace")
-                self._keep(text, number, end, problem)
-                return "\n"
+                self._offset = end
+                return self._bad_bytes(physical.data, number, e)
             if not physical.terminated:
                 text += "\n"  # a settled file's last line without newline is complete
         self._keep(text, number, end, problem)
@@ -232,7 +270,14 @@ class _LineFeed:
             raise _RunawayRecordError
         return text
 
+    def _bad_bytes(self, data: bytes, number: int, e: UnicodeDecodeError) -> str:
+        problem = f"not valid {self._codec} at byte {e.start} of the line ({e.reason})"
+        self._keep(data.decode(self._codec, errors="replace"), number, self._offset, problem)
+        return "\n"
+
     def _keep(self, text: str, number: int, end: int, problem: str | None) -> None:
+        if problem is not None:
+            self.problems = True
         self.record.append(text)
         self.record_meta.append((number, end, problem))
         self.record_bytes += len(text)
@@ -241,6 +286,19 @@ class _LineFeed:
         lines, meta = self.record, self.record_meta
         self.record, self.record_meta, self.record_bytes = [], [], 0
         return lines, meta
+
+
+def _continue_lines(
+    stream: BinaryIO, first: bytes, offset: int, max_line_bytes: int, end: int | None
+) -> Iterator[PhysicalLine]:
+    """The byte-newline general path, given the piece the fast path read at ``offset``."""
+    if not first:
+        return iter(())
+    if len(first) < max_line_bytes:
+        # The data ends without a newline (end of file, or of the range to read).
+        return iter([PhysicalLine(first, offset + len(first), False)])
+    # An overlong line: read it again from its start, in bounded pieces.
+    return iter_lines(stream, offset, newline=b"\n", max_line_bytes=max_line_bytes, end=end)
 
 
 def iter_records(
@@ -259,14 +317,15 @@ def iter_records(
     newline and an open quote at the end is an error. Otherwise (a growing log) the reading
     stops before an incomplete last line or record, which a later pass reads whole.
     """
-    lines = iter_lines(
+    feed = _LineFeed(
         stream,
         start_offset,
-        newline=newline_unit(layout.encoding.codec),
+        codec=layout.encoding.codec,
+        first_line=start_line,
         max_line_bytes=options.max_line_bytes,
         end=end,
+        final=final,
     )
-    feed = _LineFeed(lines, layout.encoding.codec, start_line, options.max_line_bytes, final=final)
     quote = layout.quotechar
 
     def new_reader() -> Iterator[list[str]]:
@@ -302,10 +361,11 @@ def iter_records(
         if not meta:
             return
         first, last = meta[0], meta[-1]
-        if problem is None:
+        if problem is None and feed.problems:
             problem = next((p for _, _, p in meta if p), None)
             if problem is not None:
                 fields = None
+        feed.problems = False
         if feed.at_eof and problem is None and "".join(lines_).count(quote) % 2 == 1:
             if not final:
                 return  # the writer is still inside a quoted field; read it next time

@@ -37,6 +37,13 @@ class TimestampParser:
         if not value:
             raise TimestampError("empty timestamp")
         fmt = self._fmt
+        if fmt == "iso" and len(value) == 20 and value[10] == "T" and value[19] == "Z":
+            # Already canonical (what most modern loggers write): validate, keep as written.
+            try:
+                datetime.fromisoformat(value)
+            except ValueError as e:
+                raise TimestampError(f"{value!r} is not an ISO 8601 timestamp: {e}") from None
+            return value
         try:
             if fmt == "iso":
                 dt = datetime.fromisoformat(value)
