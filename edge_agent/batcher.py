@@ -7,11 +7,12 @@ exceeds the limit whatever lines it ends up holding.
 
 from __future__ import annotations
 
-from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
 from dataclasses import dataclass, field
+from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
 from typing import Any
 
 from edge_agent.state.ledger import Batch, make_batch_id
+
 
 def _unserializable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
@@ -26,6 +27,8 @@ _c_encoder = c_make_encoder(
 
 def _dumps(value: Any) -> str:
     return "".join(_c_encoder(value, 0))
+
+
 _MAX_LINE = 10**12 - 1
 
 

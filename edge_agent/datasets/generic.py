@@ -232,6 +232,17 @@ class RecordBuilder:
             self._learn(record)
         return record
 
+    def _kind_of(self, value: Any) -> str:
+        if value is None:
+            return "infer"  # no value yet: learn from a later row
+        if isinstance(value, bool):
+            return "call"
+        if isinstance(value, int):
+            return "int"
+        if isinstance(value, float):
+            return "float" if self._decimal == "." else "call"
+        return "text"
+
     def _compile(self) -> Callable[[list[str], int, str | None], Record]:
         """Generate the row function for this layout: one dict display, no per-column loop.
 
@@ -256,7 +267,7 @@ class RecordBuilder:
             value = forms[kind].format(n=n)
             items.append(f"{name!r}: None if (v := f[{int(index)}]) in nulls else {value}")
         source = "def row(f, line, ts):\n    return {" + ", ".join(items) + "}\n"
-        exec(source, namespace)  # noqa: S102 - generated from integers and repr() only
+        exec(source, namespace)
         row: Callable[[list[str], int, str | None], Record] = namespace["row"]
         return row
 
@@ -300,19 +311,10 @@ class RecordBuilder:
         A later value of another type still gets its own type: the inline forms fall back to
         full inference (or the whole row is typed again value by value).
         """
-        kinds = []
-        for (_index, name, _convert), kind in zip(self._fast, self._kinds, strict=True):
-            if kind == "infer":
-                value = record.get(name)
-                if value is None or isinstance(value, bool):
-                    kind = "infer" if value is None else "call"
-                elif isinstance(value, int):
-                    kind = "int"
-                elif isinstance(value, float):
-                    kind = "float" if self._decimal == "." else "call"
-                else:
-                    kind = "text"
-            kinds.append(kind)
+        kinds = [
+            self._kind_of(record.get(name)) if kind == "infer" else kind
+            for (_index, name, _convert), kind in zip(self._fast, self._kinds, strict=True)
+        ]
         self._kinds = kinds
         self._learning = "infer" in kinds
         self._row = self._compile()
