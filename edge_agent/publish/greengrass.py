@@ -1,0 +1,136 @@
+"""Publishing through the Greengrass nucleus over IPC (PublishToIoTCore, QoS 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+
+from edge_agent.config.models import GreengrassConfig
+from edge_agent.errors import NotConnectedError
+from edge_agent.greengrass.ipc import GreengrassIpc
+
+logger = logging.getLogger(__name__)
+
+# A connection that stayed up this long was healthy: the next drop starts the backoff afresh.
+_STABLE_SECONDS = 30.0
+
+
+class GreengrassPublisher:
+    """The Publisher for an agent deployed as a Greengrass component.
+
+    ``publish`` sends PublishToIoTCore with QoS 1 (AT_LEAST_ONCE) and returns once the nucleus
+    answered. Success means "accepted into the nucleus spooler", not "delivered to AWS IoT Core":
+    the spooler is in memory by default and is lost on a restart, so the agent's outbox stays the
+    durable store and must keep a batch until this call returned. ``ServiceError`` (the spooler is
+    full, back-pressure) raises a transient PublishError; ``UnauthorizedError`` raises
+    PublishRejectedError naming the recipe's accessControl to fix; a lost connection raises
+    NotConnectedError. At most ``config.max_inflight`` publishes wait for an answer at a time.
+
+    ``run()`` keeps the IPC connection up, reconnecting with capped, jittered exponential backoff.
+    ``ipc`` is the same connection, for the agent's other IPC calls (configuration, UpdateState);
+    pass one in to share it, else it is made from the component's environment (SVCUID and the
+    nucleus socket path) with ``config.connect_timeout_seconds``.
+    """
+
+    def __init__(
+        self,
+        config: GreengrassConfig,
+        *,
+        thing_name: str,
+        ipc: GreengrassIpc | None = None,
+        environ: Mapping[str, str] | None = None,
+        reconnect_min_seconds: float = 1.0,
+        reconnect_max_seconds: float = 60.0,
+        publish_timeout_seconds: float = 60.0,
+    ) -> None:
+        self._config = config
+        self._thing_name = thing_name
+        self._ipc = ipc or GreengrassIpc.from_environment(
+            environ,
+            connect_timeout_seconds=config.connect_timeout_seconds,
+            request_timeout_seconds=publish_timeout_seconds,
+        )
+        self._reconnect_min = reconnect_min_seconds
+        self._reconnect_max = max(reconnect_min_seconds, reconnect_max_seconds)
+        self._publish_timeout = publish_timeout_seconds
+        self._inflight = asyncio.Semaphore(config.max_inflight)
+        self._ready = asyncio.Event()
+        self._closing = False
+
+    @property
+    def name(self) -> str:
+        """What the publisher talks to, for logs and status."""
+        return f"greengrass-ipc ({self._thing_name})"
+
+    @property
+    def ipc(self) -> GreengrassIpc:
+        """The IPC connection this publisher keeps up."""
+        return self._ipc
+
+    @property
+    def local_alerts_topic(self) -> str:
+        """The local pub/sub topic for alerts (``publish.greengrass.localAlertsTopic``)."""
+        return self._config.local_alerts_topic
+
+    async def run(self) -> None:
+        """Keep the IPC connection up until cancelled or aclose()d."""
+        delay = self._reconnect_min
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._closing:
+                try:
+                    await self._ipc.connect()
+                except NotConnectedError as e:
+                    logger.warning("Greengrass IPC: %s; retrying in about %.1f s", e, delay)
+                    await self._backoff(delay)
+                    delay = min(delay * 2, self._reconnect_max)
+                    continue
+                if self._closing:  # aclose() ran while we were connecting
+                    break
+                connected_at = loop.time()
+                logger.info("Greengrass IPC connected to %s", self._ipc.socket_path)
+                self._ready.set()
+                reason = await self._ipc.wait_closed()
+                self._ready.clear()
+                if self._closing:
+                    break
+                logger.warning("Greengrass IPC connection lost: %r", reason)
+                if loop.time() - connected_at >= _STABLE_SECONDS:
+                    delay = self._reconnect_min
+                await self._backoff(delay)
+                delay = min(delay * 2, self._reconnect_max)
+        finally:
+            self._ready.clear()
+            await self._ipc.close()
+
+    async def _backoff(self, delay: float) -> None:
+        # Jitter keeps gateways restarted together from reconnecting in lockstep.
+        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+
+    async def wait_ready(self) -> None:
+        """Return when a publish may succeed (connected to the nucleus)."""
+        await self._ready.wait()
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """PublishToIoTCore with QoS 1; return once the nucleus accepted it into its spooler."""
+        async with self._inflight:
+            if not self._ready.is_set():
+                raise NotConnectedError("not connected to the Greengrass nucleus")
+            await self._ipc.publish_to_iot_core(
+                topic, payload, timeout_seconds=self._publish_timeout
+            )
+
+    async def publish_local(self, topic: str, payload: bytes) -> None:
+        """PublishToTopic on the nucleus' local pub/sub (alerts for components on the gateway)."""
+        async with self._inflight:
+            if not self._ready.is_set():
+                raise NotConnectedError("not connected to the Greengrass nucleus")
+            await self._ipc.publish_to_topic(topic, payload, timeout_seconds=self._publish_timeout)
+
+    async def aclose(self) -> None:
+        """Disconnect cleanly; run() returns."""
+        self._closing = True
+        self._ready.clear()
+        await self._ipc.close()

@@ -1,0 +1,1 @@
+"""Tests of running as a Greengrass component: IPC, publisher, recipe."""
