@@ -1,0 +1,1 @@
+"""Legacy factory equipment writing CSV in the dialects of notes/csv-dialects.md."""

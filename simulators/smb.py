@@ -1,0 +1,102 @@
+"""The SMB sink: the same file operations on a share, through smbprotocol's ``smbclient``.
+
+The sink keeps its own connection cache, so closing it never disturbs other SMB clients in the
+same process (the agent under test, for one). ``port`` is passed on every call: smbclient
+caches connections per server and port.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import smbclient
+
+from simulators.sinks import check_relative
+
+
+class SmbSink:
+    """Files under ``\\\\server\\share\\folder`` on an SMB share."""
+
+    def __init__(
+        self,
+        server: str,
+        share: str,
+        *,
+        username: str,
+        password: str,
+        port: int = 445,
+        folder: str = "",
+        connection_timeout: float = 30,
+    ) -> None:
+        self._server = server
+        self._port = port
+        self._cache: dict[str, Any] = {}
+        self._root = "\\\\" + server + "\\" + share
+        folder = folder.replace("\\", "/").strip("/")
+        if folder:
+            self._root += "\\" + folder.replace("/", "\\")
+        self._open: dict[str, Any] = {}
+        self._made: set[str] = set()
+        smbclient.register_session(
+            server,
+            username=username,
+            password=password,
+            port=port,
+            connection_timeout=connection_timeout,
+            connection_cache=self._cache,
+        )
+        self._makedirs(self._root)
+
+    def _kw(self) -> dict[str, Any]:
+        return {"port": self._port, "connection_cache": self._cache}
+
+    def _makedirs(self, unc: str) -> None:
+        if unc not in self._made:
+            smbclient.makedirs(unc, exist_ok=True, **self._kw())
+            self._made.add(unc)
+
+    def _unc(self, path: str) -> str:
+        parts = check_relative(path).parts
+        parent = "\\".join((self._root, *parts[:-1]))
+        self._makedirs(parent)
+        return parent + "\\" + parts[-1]
+
+    def write(self, path: str, data: bytes) -> None:
+        """Create or replace ``path`` with ``data`` and close it."""
+        self.close(path)
+        with smbclient.open_file(self._unc(path), mode="wb", share_access="rwd", **self._kw()) as f:
+            f.write(data)
+
+    def append(self, path: str, data: bytes) -> None:
+        """Append ``data``; the handle stays open (readers need ``share_access='rw'``)."""
+        handle = self._open.get(path)
+        if handle is None:
+            handle = smbclient.open_file(
+                self._unc(path), mode="ab", buffering=0, share_access="rwd", **self._kw()
+            )
+            self._open[path] = handle
+        handle.write(data)
+
+    def close(self, path: str) -> None:
+        """Close ``path`` if it is open."""
+        handle = self._open.pop(path, None)
+        if handle is not None:
+            handle.close()
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move ``src`` to ``dst`` (replacing it)."""
+        self.close(src)
+        self.close(dst)
+        smbclient.replace(self._unc(src), self._unc(dst), **self._kw())
+
+    def set_mtime(self, path: str, when: datetime) -> None:
+        """Set the modification (and access) time of ``path``."""
+        stamp = when.timestamp()
+        smbclient.utime(self._unc(path), times=(stamp, stamp), **self._kw())
+
+    def close_all(self) -> None:
+        """Close every open handle and this sink's connections."""
+        for path in list(self._open):
+            self.close(path)
+        smbclient.reset_connection_cache(connection_cache=self._cache)

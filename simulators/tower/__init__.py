@@ -1,0 +1,1 @@
+"""The vertical-farm site: towers, trays, growth cycles, stations, and the files they write."""
