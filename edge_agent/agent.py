@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from edge_agent.aio import wait_event
 from edge_agent.config.models import AgentConfig, SourceConfig
 from edge_agent.dispatch import Dispatcher
 from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError
@@ -296,7 +297,8 @@ class Agent:
                 task.cancel()
             await self._write_status()
             try:
-                await asyncio.wait_for(self.publisher.aclose(), timeout=2.0)
+                async with asyncio.timeout(2.0):
+                    await self.publisher.aclose()
             except TimeoutError:
                 log.warning("publisher did not close in time")
 
@@ -318,9 +320,7 @@ class Agent:
         sweep_every = min(s.rescan_seconds for s in self.config.sources)
         await self._sweep()
         while True:
-            try:
-                await asyncio.wait_for(self._dispose_event.wait(), sweep_every)
-            except TimeoutError:
+            if not await wait_event(self._dispose_event, sweep_every):
                 await self._sweep()
                 continue
             self._dispose_event.clear()

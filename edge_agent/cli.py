@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -83,6 +85,8 @@ def _run(path: str) -> int:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(config.logging.level, config.logging.format)
+    # `kill -USR1 <pid>` prints every thread's stack: how a stuck gateway is diagnosed.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         asyncio.run(Agent(config).run())
     except ConfigError as e:

@@ -8,11 +8,11 @@ refuses stays in the outbox, is reported, and is tried again after ``retryReject
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
 
+from edge_agent.aio import wait_event
 from edge_agent.errors import PublishError, PublishRejectedError
 from edge_agent.publish.base import Publisher
 from edge_agent.publish.ratelimit import RateLimiter
@@ -49,6 +49,7 @@ class Dispatcher:
         self._new_data = asyncio.Event()
         self._acked: list[int] = []
         self._ack_event = asyncio.Event()
+        self._progress = asyncio.Event()  # any batch acknowledged, deleted or parked
         self._handed: set[int] = set()  # fetched and not yet deleted from the outbox
         self._parked: dict[int, float] = {}  # refused batches: seq -> loop time to retry
         self._cursor = 0
@@ -89,13 +90,14 @@ class Dispatcher:
                     timeout = None
                     if self._parked:
                         timeout = max(0.05, min(self._parked.values()) - loop.time())
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._new_data.wait(), timeout)
+                    await wait_event(self._new_data, timeout)
                 continue
             self.idle.clear()
             for item in fresh:
-                self._handed.add(item.seq)
                 await self._queue.put(item)
+                # Marked only once queued (no await in between, so no worker has it yet): a
+                # fetch cancelled while waiting for room leaves nothing counted as in flight.
+                self._handed.add(item.seq)
 
     # ------------------------------------------------------------------ publishing
 
@@ -128,6 +130,7 @@ class Dispatcher:
                 loop = asyncio.get_running_loop()
                 self._parked[item.seq] = loop.time() + self.retry_rejected_seconds
                 self._new_data.set()
+                self._progress.set()
                 return
             except PublishError as e:
                 self.stats.publish_error("not-connected" if "connect" in e.reason else "transient")
@@ -140,6 +143,7 @@ class Dispatcher:
             self.stats.batches_published += 1
             self._acked.append(item.seq)
             self._ack_event.set()
+            self._progress.set()
             return
 
     # ------------------------------------------------------------------ acknowledgements
@@ -160,6 +164,7 @@ class Dispatcher:
         self._handed.difference_update(seqs)
         self.gauge.remove(freed)
         self.stats.rows_acknowledged += rows
+        self._progress.set()
         if refs:
             self.on_acknowledged(refs)
         if not self._handed and self._queue.empty():
@@ -167,9 +172,9 @@ class Dispatcher:
 
     async def drain(self) -> None:
         """Wait for every batch handed to a worker to be acknowledged or parked."""
-        while self.in_flight > 0 or self._acked:
-            if self._acked:
-                await self.flush_acks()
-            else:
-                self._ack_event.clear()
-                await self._ack_event.wait()
+        while True:
+            self._progress.clear()
+            await self.flush_acks()
+            if self.in_flight <= 0:
+                return
+            await self._progress.wait()

@@ -8,12 +8,12 @@ ready) and ``ingest`` (one reading pass at a time in a worker thread).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import threading
 from collections import OrderedDict
 
+from edge_agent.aio import wait_event
 from edge_agent.config.models import SourceConfig
 from edge_agent.errors import SourceAccessError, SourceUnavailableError, TransientError
 from edge_agent.ingest import FileIngestor
@@ -97,11 +97,7 @@ class SourceRunner:
 
     async def _sleep(self, seconds: float) -> bool:
         """Wait, unless stopping; True if stopping."""
-        try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_event(self._stopping, seconds)
 
     # ------------------------------------------------------------------ discovery
 
@@ -175,8 +171,7 @@ class SourceRunner:
                 wake_at = min(wake_at, retry)
             timeout = max(0.0, wake_at - loop.time())
             if not self._wake.is_set() and timeout > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                await wait_event(self._wake, timeout)
             self._wake.clear()
 
     def _stat_all(self, paths: list[str]) -> dict[str, FileInfo | None]:

@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge_agent.aio import wait_event
 from edge_agent.config.models import MqttConfig, TlsConfig
 from edge_agent.errors import ConfigError, ConfigProblem, NotConnectedError, PublishRejectedError
 from edge_agent.publish.ratelimit import RateLimiter
@@ -358,8 +359,7 @@ class MqttPublisher:
             delay = self._backoff(failures, slow=slow)
             message = f"reconnecting in {delay:.2f} s"
             self._log(logging.INFO, "mqtt.reconnect_wait", message, delay_seconds=round(delay, 3))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+            await wait_event(self._stopping, delay)
 
     async def _hold(self, connection: _Connection) -> str:
         """Mark the connection ready and wait until it is lost; returns why."""
