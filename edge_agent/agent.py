@@ -327,7 +327,7 @@ class Agent:
             refs, self._dispose_pending = self._dispose_pending, set()
             for ref in sorted(refs):
                 record = await asyncio.to_thread(self._dispose_ledger.by_id, ref)
-                if record is None or record.state != "read":
+                if record is None or record.state not in ("read", "duplicate"):
                     continue
                 if await asyncio.to_thread(self._dispose_ledger.pending_batches, ref):
                     continue

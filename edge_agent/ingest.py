@@ -8,6 +8,7 @@ crash at any moment loses nothing and re-reads nothing that was committed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import shutil
@@ -31,6 +32,27 @@ from edge_agent.state.outbox import OutboxGauge
 log = logging.getLogger("edge_agent.ingest")
 
 PROBE_BYTES = 4096
+_WHOLE_HASH_LIMIT = 8 * 1024 * 1024
+_SAMPLES = 32
+
+
+def content_fingerprint(stream: BinaryIO, size: int) -> str:
+    """Identifies a file's bytes: a hash of all of them up to 8 MiB, above that of its size,
+    first and last 64 KiB and 32 blocks spread over it (a copy is found without reading a big
+    file twice; two different logs do not share all of that)."""
+    h = hashlib.blake2b(str(size).encode(), digest_size=20)
+    stream.seek(0)
+    if size <= _WHOLE_HASH_LIMIT:
+        while chunk := stream.read(1024 * 1024):
+            h.update(chunk)
+    else:
+        h.update(stream.read(65536))
+        for i in range(1, _SAMPLES + 1):
+            stream.seek(size * i // (_SAMPLES + 1))
+            h.update(stream.read(4096))
+        stream.seek(size - 65536)
+        h.update(stream.read(65536))
+    return h.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +188,30 @@ class FileIngestor:
         settings = self.settings
         final = settings.source.mode == "complete"
         done_state = "read" if final else "reading"
+        content_fp = None
+        if final and record.offset == 0 and settings.source.skip_duplicate_files and size:
+            content_fp = content_fingerprint(stream, size)
+            original = self.ledger.find_duplicate(record.source, content_fp, record.id)
+            if original is not None:
+                note = f"same content as {original}, already read: skipped"
+                log.warning(
+                    "file is a copy of one already read; skipped",
+                    extra={"source": record.source, "path": info.path, "original": original},
+                )
+                self._commit(
+                    record,
+                    [],
+                    [],
+                    offset=size,
+                    next_line=record.next_line,
+                    counts=(0, 0, 0),
+                    size=size,
+                    mtime_ns=info.mtime_ns,
+                    probes=self._probes(stream, size),
+                    state="duplicate",
+                    note=note,
+                )
+                return PassResult(info.path, 0, 0, 0, 0, True, "duplicate", note)
         if size == 0:
             if final:
                 self._commit(
@@ -206,6 +252,7 @@ class FileIngestor:
         else:
             offset, next_line = layout.data_offset, layout.data_line
         return self._read_records(
+            content_fp=content_fp,
             stream=stream,
             record=record,
             info=info,
@@ -221,6 +268,7 @@ class FileIngestor:
     def _read_records(
         self,
         *,
+        content_fp: str | None,
         stream: BinaryIO,
         record: FileRecord,
         info: FileInfo,
@@ -243,6 +291,8 @@ class FileIngestor:
         stopped = False
 
         def flush(state: str = "reading", probes: Probes | None = None) -> None:
+            # The fingerprint is recorded with the commit that completes the file, so only
+            # a wholly read file can make a later copy count as a duplicate.
             nonlocal published, quarantined, skipped
             batches = [b for b in (data.take(), quarantine.take()) if b is not None]
             self._commit(
@@ -257,6 +307,7 @@ class FileIngestor:
                 probes=probes,
                 state=state,
                 note=None,
+                content_fp=content_fp if state == "read" else None,
             )
             total[0] += published
             total[1] += quarantined
@@ -386,6 +437,7 @@ class FileIngestor:
         probes: Probes | None,
         state: str,
         note: str | None,
+        content_fp: str | None = None,
     ) -> None:
         if batches:
             if (
@@ -413,6 +465,7 @@ class FileIngestor:
             probes=probes,
             state=state,
             note=note,
+            content_fp=content_fp,
         )
         if added:
             self.gauge.add(added)

@@ -112,6 +112,7 @@ class SourceConfig(Model):
     rescan_seconds: PositiveSeconds = 60.0
     settle_seconds: NonNegativeSeconds = 5.0
     mode: Literal["complete", "append"] = "complete"
+    skip_duplicate_files: bool = True
     after_ingest: Literal["keep", "move", "delete"] = "keep"
     move_to: str | None = None
     dataset: str = Field(min_length=1)

@@ -30,7 +30,7 @@ class Known:
 
 
 # Ledger states after which a file at the same size and mtime needs nothing more.
-_AT_REST = frozenset({"read", "failed", "disposed"})
+_AT_REST = frozenset({"read", "failed", "disposed", "duplicate"})
 
 
 class Settler:

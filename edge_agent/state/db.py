@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS files (
     disposed_at REAL,
     disposed_to TEXT,
     note TEXT,
+    content_fp TEXT,
     UNIQUE (source, path)
 );
 CREATE TABLE IF NOT EXISTS outbox (
@@ -61,6 +62,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_file ON outbox (file_ref);
+CREATE INDEX IF NOT EXISTS files_content ON files (source, content_fp);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL

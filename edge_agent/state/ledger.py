@@ -19,7 +19,9 @@ from edge_agent.state.db import StateDB
 # File states: new (seen, nothing read) -> reading (part read; growing logs stay here)
 # -> read (a complete file wholly in the outbox) -> disposed (moved or deleted after every
 # batch was acknowledged). A rewritten file starts again at reading with a new version.
-STATES = ("new", "reading", "read", "disposed")
+# failed: the file cannot be read with its dataset (quarantined whole, left in place);
+# duplicate: the same bytes as a file already read (a copy under another name), skipped.
+STATES = ("new", "reading", "read", "disposed", "failed", "duplicate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,7 @@ class Ledger:
         probes: Probes | None = None,
         state: str = "reading",
         note: str | None = None,
+        content_fp: str | None = None,
     ) -> int:
         """Insert batches and advance the file in ONE transaction; returns outbox bytes added."""
         now = time.time()
@@ -201,9 +204,21 @@ class Ledger:
             if note is not None:
                 sets.append("note = ?")
                 params.append(note)
+            if content_fp is not None:
+                sets.append("content_fp = ?")
+                params.append(content_fp)
             params.append(record.id)
             conn.execute(f"UPDATE files SET {', '.join(sets)} WHERE id = ?", params)
         return added
+
+    def find_duplicate(self, source: str, content_fp: str, exclude_id: int) -> str | None:
+        """The path of a wholly read file of this source with the same content, if any."""
+        rows = self.db.query(
+            "SELECT path FROM files WHERE source = ? AND content_fp = ? AND id != ? "
+            "AND state IN ('read', 'disposed') LIMIT 1",
+            (source, content_fp, exclude_id),
+        )
+        return str(rows[0]["path"]) if rows else None
 
     def mark_disposed(self, file_ref: int, where: str | None) -> None:
         """The file was moved (to ``where``) or deleted after every batch was acknowledged."""
@@ -218,7 +233,8 @@ class Ledger:
     def awaiting_disposal(self, source: str) -> list[FileRecord]:
         """Files of a source wholly read and wholly acknowledged, not yet moved or deleted."""
         rows = self.db.query(
-            "SELECT * FROM files f WHERE f.source = ? AND f.state = 'read' AND NOT EXISTS "
+            "SELECT * FROM files f WHERE f.source = ? AND f.state IN ('read', 'duplicate') "
+            "AND NOT EXISTS "
             "(SELECT 1 FROM outbox o WHERE o.file_ref = f.id)",
             (source,),
         )

@@ -156,7 +156,7 @@ async def test_identical_headers_and_rewritten_file(
     with mosquitto.subscriber(f"dt/edge-agent/{unique_thing}/#") as sub:
         async with running_agent(config):
             write_rows(inbox / "a.csv", 3)
-            write_rows(inbox / "b.csv", 3)  # the same header line and even the same rows
+            write_rows(inbox / "b.csv", 3, start=50)  # the same header line, other rows
             await sub.wait_for_async(2)
             (inbox / "a.csv").unlink()
             write_rows(inbox / "a.csv", 2, start=100)  # rewritten in place, shorter
@@ -252,3 +252,27 @@ def test_sigterm_during_large_file_stops_cleanly_and_resumes(
             agent.stop()
         assert_each_once(records_by_line(sub.messages), set(range(2, rows + 2)))
     assert "stopping" in (tmp_path / "agent.log").read_text()
+
+
+async def test_copy_of_a_file_under_another_name_is_skipped(
+    tmp_path: Path, mosquitto: Broker, unique_thing: str
+) -> None:
+    config = agent_config(tmp_path, mosquitto, thing=unique_thing)
+    inbox = tmp_path / "in"
+    with mosquitto.subscriber(f"dt/edge-agent/{unique_thing}/#") as sub:
+        async with running_agent(config):
+            write_rows(inbox / "a.csv", 30)
+            await until(lambda: file_states(tmp_path / "state").get("a.csv") == "read")
+            (inbox / "a - Copy.csv").write_bytes((inbox / "a.csv").read_bytes())
+            write_rows(inbox / "b.csv", 30, start=1)  # same header, other rows: not a copy
+            await until(
+                lambda: (
+                    file_states(tmp_path / "state").get("a - Copy.csv") == "duplicate"
+                    and file_states(tmp_path / "state").get("b.csv") == "read"
+                ),
+                what="copy skipped, other file read",
+            )
+            await until(lambda: outbox_depth(tmp_path / "state") == 0)
+            await sub.wait_for_async(2)
+    paths = [env["source"]["path"] for env in sub.payloads_json()]
+    assert sorted(paths) == ["a.csv", "b.csv"]
