@@ -151,14 +151,14 @@ class Agent:
 
     # ------------------------------------------------------------------ wiring
 
-    def _db(self) -> StateDB:
-        db = StateDB(self.state_dir)
+    def _db(self, *, durable: bool = True) -> StateDB:
+        db = StateDB(self.state_dir, durable=durable)
         self._dbs.append(db)
         return db
 
     def _build(self, loop: asyncio.AbstractEventLoop) -> None:
         config = self.config
-        outbox = Outbox(self._db())
+        outbox = Outbox(self._db(durable=False))
         gauge = OutboxGauge(outbox.total_bytes(), config.outbox.max_bytes)
         publish = config.publish
         max_inflight = (

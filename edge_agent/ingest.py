@@ -32,6 +32,8 @@ from edge_agent.state.outbox import OutboxGauge
 log = logging.getLogger("edge_agent.ingest")
 
 PROBE_BYTES = 4096
+# Full batches committed together: one fsync per ~0.5 MB instead of per batch.
+COMMIT_BATCHES = 4
 _WHOLE_HASH_LIMIT = 8 * 1024 * 1024
 _SAMPLES = 32
 
@@ -288,13 +290,15 @@ class FileIngestor:
         qentries: list[dict[str, object]] = []
         published = quarantined = skipped = 0
         total = [0, 0, 0, 0]  # published, quarantined, skipped, batches
+        ready: list[Batch] = []  # full data batches not yet committed
         stopped = False
 
         def flush(state: str = "reading", probes: Probes | None = None) -> None:
             # The fingerprint is recorded with the commit that completes the file, so only
             # a wholly read file can make a later copy count as a duplicate.
             nonlocal published, quarantined, skipped
-            batches = [b for b in (data.take(), quarantine.take()) if b is not None]
+            batches = [*ready, *(b for b in (data.take(), quarantine.take()) if b is not None)]
+            ready.clear()
             self._commit(
                 record,
                 batches,
@@ -355,7 +359,11 @@ class FileIngestor:
                     add_quarantine(raw.line, str(e), raw.raw)
                 else:
                     if not data.fits(text):
-                        flush()
+                        full = data.take()
+                        assert full is not None
+                        ready.append(full)
+                        if len(ready) >= COMMIT_BATCHES:
+                            flush()
                         if self.stop.is_set():
                             stopped = True
                             break

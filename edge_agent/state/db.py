@@ -78,7 +78,9 @@ def _is_full(error: sqlite3.Error) -> bool:
 class StateDB:
     """A connection to the state database, safe to share between threads through its lock."""
 
-    def __init__(self, state_dir: str | Path) -> None:
+    def __init__(self, state_dir: str | Path, *, durable: bool = True) -> None:
+        """``durable=False`` (acknowledgements only) commits without waiting for the disk: a
+        deletion lost in a power cut only means a batch is sent again with the same batchId."""
         self.dir = Path(state_dir)
         self.path = self.dir / "edge-agent.db"
         self.lock = threading.RLock()
@@ -88,7 +90,7 @@ class StateDB:
                 self.path, isolation_level=None, check_same_thread=False, timeout=30.0
             )
             self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.executescript(_SCHEMA)
             self.conn.execute(
