@@ -106,6 +106,8 @@ async def test_broker_down_during_ingestion_loses_nothing(
 ) -> None:
     broker = mosquitto_broker()
     config = agent_config(tmp_path, broker, thing=unique_thing)
+    # Reconnect no sooner than 2 s after a drop, so the test's subscriber is back first.
+    config["publish"]["mqtt"].update(reconnectMinSeconds=2, reconnectMaxSeconds=3)
     async with running_agent(config) as agent:
         await until(lambda: getattr(agent.publisher, "connected", False), what="connected")
         broker.stop()
