@@ -133,7 +133,7 @@ def explain(error: ValidationError) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     seen: set[tuple[str, str]] = set()
     for item in error.errors(include_url=False):
-        loc = [part for part in item["loc"] if not _is_internal(part)]
+        loc = _aliased([part for part in item["loc"] if not _is_internal(part)])
         path = _format_path(loc)
         kind = item["type"]
         message = str(item["msg"])
@@ -150,12 +150,36 @@ def explain(error: ValidationError) -> list[ConfigProblem]:
             for other in error.errors(include_url=False)
         ):
             continue  # the list is short only because its items failed; those are reported
-        key = (path, message)
-        if key in seen:
-            continue
-        seen.add(key)
-        problems.append(ConfigProblem(path, message, hint))
+        for problem in _split(path, message, hint):
+            key = (problem.path, problem.message)
+            if key not in seen:
+                seen.add(key)
+                problems.append(problem)
     return problems
+
+
+def _split(path: str, message: str, hint: str) -> list[ConfigProblem]:
+    """Model-level checks report "key.path: message — hint" lines; make them problems."""
+    if path or ":" not in message:
+        return [ConfigProblem(path, message, hint)]
+    out = []
+    for line in message.splitlines():
+        where, _, text = line.partition(": ")
+        text, _, line_hint = text.partition(" — ")
+        out.append(ConfigProblem(where, text, line_hint or hint))
+    return out
+
+
+def _aliased(loc: list[int | str]) -> list[int | str]:
+    """Key paths in the configuration's camelCase names (defaults are reported by field name)."""
+    out: list[int | str] = []
+    for i, part in enumerate(loc):
+        model = _model_at(loc[:i]) if isinstance(part, str) else None
+        field = (
+            model.model_fields.get(part) if model is not None and isinstance(part, str) else None
+        )
+        out.append(field.alias if field is not None and field.alias else part)
+    return out
 
 
 def _is_internal(part: int | str) -> bool:

@@ -371,7 +371,9 @@ class LoggingConfig(Model):
 class AgentConfig(Model):
     """The whole agent configuration (the component's DefaultConfiguration)."""
 
-    thing_name: str = Field(default_factory=lambda: os.environ.get("AWS_IOT_THING_NAME", ""))
+    thing_name: str = Field(
+        default_factory=lambda: os.environ.get("AWS_IOT_THING_NAME", ""), validate_default=True
+    )
     state_dir: str = "/var/lib/edge-agent"
     sources: tuple[SourceConfig, ...] = Field(min_length=1)
     datasets: dict[str, DatasetConfig] = Field(min_length=1)
@@ -396,22 +398,27 @@ class AgentConfig(Model):
 
     @model_validator(mode="after")
     def _cross_references(self) -> AgentConfig:
-        names = [s.name for s in self.sources]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"source names must be unique; repeated: {', '.join(duplicates)}")
-        for source in self.sources:
+        # Each problem is "key.path: message — hint" on a line of its own; the loader turns
+        # them back into separate problems with their key paths.
+        problems: list[str] = []
+        seen: set[str] = set()
+        for i, source in enumerate(self.sources):
+            if source.name in seen:
+                problems.append(f"sources[{i}].name: {source.name!r} is used twice — rename one")
+            seen.add(source.name)
             if source.dataset not in self.datasets:
                 known = ", ".join(sorted(self.datasets)) or "none"
-                raise ValueError(
-                    f"source {source.name!r} uses dataset {source.dataset!r}, which is not "
-                    f"defined under datasets (defined: {known})"
+                problems.append(
+                    f"sources[{i}].dataset: dataset {source.dataset!r} is not defined under "
+                    f"datasets — defined: {known}"
                 )
         for name, dataset in self.datasets.items():
             if not re.fullmatch(_NAME, name):
-                raise ValueError(
-                    f"dataset name {name!r}: use letters, digits, '_', '.', '-' (at most 64)"
+                problems.append(
+                    f"datasets.{name}: use letters, digits, '_', '.', '-' (at most 64) in "
+                    "dataset names"
                 )
+                continue
             for suffix in ("", "/quarantine"):
                 topic = (
                     TopicTemplate(dataset.topic).render(
@@ -421,7 +428,10 @@ class AgentConfig(Model):
                 )
                 problem = check_topic(topic)
                 if problem:
-                    raise ValueError(f"datasets.{name}.topic renders to {topic!r}: {problem}")
+                    problems.append(f"datasets.{name}.topic: renders to {topic!r}: {problem}")
+                    break
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def source(self, name: str) -> SourceConfig:
