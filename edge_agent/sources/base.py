@@ -88,8 +88,10 @@ class PathFilter:
         base = path.rsplit("/", 1)[-1]
         if base.startswith((".", "~$")):
             return False  # hidden and Office lock files are never data
+
         def hit(patterns: tuple[str, ...]) -> bool:
             return any(
                 fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(base, p) for p in patterns
             )
+
         return hit(self._include) and not hit(self._exclude)
