@@ -48,8 +48,9 @@ def write_csv(path: Path, rows: int, target_bytes: int) -> tuple[int, int]:
             t = time.gmtime(start + n)
             line = (
                 f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
-                f"{t.tm_sec:02d}Z,S{n % 17},{20 + rng.random() * 5:.2f},{50 + rng.random() * 20:.1f},"
-                f"{1000 + rng.random() * 20:.1f},{rng.random() * 3:.3f},{rng.randint(0, 3000)},"
+                f"{t.tm_sec:02d}Z,S{n % 17},{20 + rng.random() * 5:.2f},"
+                f"{50 + rng.random() * 20:.1f},{1000 + rng.random() * 20:.1f},"
+                f"{rng.random() * 3:.3f},{rng.randint(0, 3000)},"
                 f"RUN,{n},ok\n"
             )
             chunk.append(line)
@@ -76,8 +77,10 @@ def run_once(work: Path, rows: int, target_bytes: int) -> dict[str, float]:
     staging = work / "data.csv"
     t0 = time.perf_counter()
     n_rows, n_bytes = write_csv(staging, rows, target_bytes)
-    print(f"  generated {n_rows:,} rows, {n_bytes / 1e6:.0f} MB in {time.perf_counter() - t0:.0f} s",
-          flush=True)
+    print(
+        f"  generated {n_rows:,} rows, {n_bytes / 1e6:.0f} MB in {time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
     port = free_port()
     (work / "mosquitto.conf").write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
@@ -96,12 +99,16 @@ def run_once(work: Path, rows: int, target_bytes: int) -> dict[str, float]:
         "logging": {"level": "WARNING", "format": "text"},
     }
     (work / "agent.yaml").write_text(yaml.safe_dump(config))
-    broker = subprocess.Popen(["mosquitto", "-c", str(work / "mosquitto.conf")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = subprocess.Popen(
+        ["mosquitto", "-c", str(work / "mosquitto.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     log = (work / "agent.log").open("wb")
     agent = subprocess.Popen(
         [sys.executable, "-m", "edge_agent", "run", "--config", str(work / "agent.yaml")],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
@@ -123,7 +130,9 @@ def run_once(work: Path, rows: int, target_bytes: int) -> dict[str, float]:
             if agent.poll() is not None:
                 raise RuntimeError("agent exited: " + (work / "agent.log").read_text()[-2000:])
         done = time.perf_counter()
-        acked = db.execute("SELECT value FROM counters WHERE name = 'rows_acknowledged'").fetchone()[0]
+        acked = db.execute(
+            "SELECT value FROM counters WHERE name = 'rows_acknowledged'"
+        ).fetchone()[0]
         db.close()
         rss = peak_rss_mb(agent.pid)
     finally:
@@ -134,8 +143,14 @@ def run_once(work: Path, rows: int, target_bytes: int) -> dict[str, float]:
         broker.wait(10)
     seconds = done - dropped - SETTLE
     assert acked == n_rows, f"{acked} rows acknowledged, {n_rows} written"
-    return {"rows": n_rows, "bytes": n_bytes, "seconds": seconds, "rows_per_s": n_rows / seconds,
-            "mb_per_s": n_bytes / 1e6 / seconds, "peak_rss_mb": rss}
+    return {
+        "rows": n_rows,
+        "bytes": n_bytes,
+        "seconds": seconds,
+        "rows_per_s": n_rows / seconds,
+        "mb_per_s": n_bytes / 1e6 / seconds,
+        "peak_rss_mb": rss,
+    }
 
 
 def main() -> int:

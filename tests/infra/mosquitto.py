@@ -142,7 +142,7 @@ class Collector:
     async def wait_for_async(
         self,
         condition: int | Callable[[list[Message]], bool],
-        timeout: float = 10.0,  # noqa: ASYNC109 — a thread's wait cannot be cut by asyncio.timeout
+        timeout: float = 10.0,
     ) -> list[Message]:
         """``wait_for`` for async tests: waits in a worker thread."""
         import asyncio  # noqa: PLC0415 — only async tests need it

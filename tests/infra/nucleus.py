@@ -434,7 +434,7 @@ class NucleusDouble:
     async def propose_configuration(
         self,
         configuration: dict[str, Any],
-        timeout: float = 5.0,  # noqa: ASYNC109 - the fixture API names it so; applied inside
+        timeout: float = 5.0,
     ) -> tuple[str, str | None]:
         """Send a ValidateConfigurationUpdateEvents to the subscribed component and return the
         (status, message) of its SendConfigurationValidityReport."""
@@ -480,7 +480,7 @@ class NucleusDouble:
     async def wait_until(
         self,
         predicate: Callable[[], bool],
-        timeout: float = 5.0,  # noqa: ASYNC109 - the fixture API names it so; applied inside
+        timeout: float = 5.0,
     ) -> None:
         """Return once ``predicate()`` is true (checked after every recorded event)."""
         await self._acall(self._wait(predicate, timeout))
@@ -492,7 +492,7 @@ class NucleusDouble:
     async def wait_for_published(
         self,
         n: int,
-        timeout: float = 5.0,  # noqa: ASYNC109 - the fixture API names it so; applied inside
+        timeout: float = 5.0,
     ) -> list[IotCorePublish]:
         """Wait until at least ``n`` IoT Core publishes were accepted; return them all."""
         await self.wait_until(lambda: len(self._published) >= n, timeout)
