@@ -53,7 +53,9 @@ class GreengrassIpc:
     """One IPC connection to the Greengrass nucleus, usable from asyncio.
 
     ``connect()`` opens it; after it drops (``wait_closed()`` returns) call ``connect()`` again.
-    Requests made while it is down raise NotConnectedError.
+    Requests made while it is down raise NotConnectedError. Whoever calls ``connect()`` owns the
+    connection; others (a publisher sharing it) follow it with ``wait_connected()`` and
+    ``wait_closed()``.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class GreengrassIpc:
         self.request_timeout_seconds = request_timeout_seconds
         self._client: Any = None
         self._closed: asyncio.Future[BaseException | None] | None = None
+        self._up = asyncio.Event()  # set while a connection is open
 
     @classmethod
     def from_environment(
@@ -158,6 +161,16 @@ class GreengrassIpc:
             client=GreengrassCoreIPCClient(connection), executor=None
         )
         self._closed = closed
+        closed.add_done_callback(self._on_closed)
+        self._up.set()
+
+    def _on_closed(self, closed: asyncio.Future[BaseException | None]) -> None:
+        if closed is self._closed:  # not an older connection ending late
+            self._up.clear()
+
+    async def wait_connected(self) -> None:
+        """Return once a connection is open (at once when one is)."""
+        await self._up.wait()
 
     async def wait_closed(self) -> BaseException | None:
         """Return when the connection ends, with the reason (None when closed by us)."""
@@ -168,6 +181,7 @@ class GreengrassIpc:
     async def close(self) -> None:
         """Close the connection (no effect when none is open)."""
         client, self._client = self._client, None
+        self._up.clear()
         if client is not None:
             await settle(client.close(), "closing the Greengrass IPC connection")
 

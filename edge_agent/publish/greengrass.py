@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
 from edge_agent.config.models import GreengrassConfig
 from edge_agent.errors import NotConnectedError
@@ -28,10 +28,13 @@ class GreengrassPublisher:
     PublishRejectedError naming the recipe's accessControl to fix; a lost connection raises
     NotConnectedError. At most ``config.max_inflight`` publishes wait for an answer at a time.
 
-    ``run()`` keeps the IPC connection up, reconnecting with capped, jittered exponential backoff.
-    ``ipc`` is the same connection, for the agent's other IPC calls (configuration, UpdateState);
-    pass one in to share it, else it is made from the component's environment (SVCUID and the
-    nucleus socket path) with ``config.connect_timeout_seconds``.
+    Without ``ipc``, the publisher owns its connection, made from the component's environment
+    (SVCUID and the nucleus socket path) with ``config.connect_timeout_seconds``: ``run()`` keeps
+    it up, reconnecting with capped, jittered exponential backoff, and ``aclose()`` closes it.
+    With ``ipc``, the connection is shared and belongs to the caller (the Greengrass component,
+    which outlives one agent and keeps its configuration subscriptions on it): ``run()`` only
+    follows it (ready while it is open) and ``aclose()`` leaves it open. Either way a closed
+    publisher is finished; make a new one for the next agent.
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class GreengrassPublisher:
     ) -> None:
         self._config = config
         self._thing_name = thing_name
+        self._owns_connection = ipc is None
         self._ipc = ipc or GreengrassIpc.from_environment(
             environ,
             connect_timeout_seconds=config.connect_timeout_seconds,
@@ -58,6 +62,7 @@ class GreengrassPublisher:
         self._inflight = asyncio.Semaphore(config.max_inflight)
         self._ready = asyncio.Event()
         self._closing = False
+        self._closed = asyncio.Event()
 
     @property
     def name(self) -> str:
@@ -65,8 +70,13 @@ class GreengrassPublisher:
         return f"greengrass-ipc ({self._thing_name})"
 
     @property
+    def connected(self) -> bool:
+        """Whether a publish may succeed now (for status)."""
+        return self._ready.is_set()
+
+    @property
     def ipc(self) -> GreengrassIpc:
-        """The IPC connection this publisher keeps up."""
+        """The IPC connection this publisher publishes on (its own, or a shared one)."""
         return self._ipc
 
     @property
@@ -75,7 +85,10 @@ class GreengrassPublisher:
         return self._config.local_alerts_topic
 
     async def run(self) -> None:
-        """Keep the IPC connection up until cancelled or aclose()d."""
+        """Keep the IPC connection up (or follow the shared one) until cancelled or aclose()d."""
+        if not self._owns_connection:
+            await self._follow()
+            return
         delay = self._reconnect_min
         loop = asyncio.get_running_loop()
         try:
@@ -105,6 +118,28 @@ class GreengrassPublisher:
             self._ready.clear()
             await self._ipc.close()
 
+    async def _follow(self) -> None:
+        """Mirror the state of a connection someone else keeps up."""
+        try:
+            while await self._unless_closed(self._ipc.wait_connected()):
+                self._ready.set()
+                if not await self._unless_closed(self._ipc.wait_closed()):
+                    break
+                self._ready.clear()
+        finally:
+            self._ready.clear()
+
+    async def _unless_closed(self, waiting: Awaitable[object]) -> bool:
+        """Await ``waiting`` unless aclose() comes first; whether it finished."""
+        task = asyncio.ensure_future(waiting)
+        closed = asyncio.ensure_future(self._closed.wait())
+        try:
+            done, _ = await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            task.cancel()
+            closed.cancel()
+        return task in done and not self._closing
+
     async def _backoff(self, delay: float) -> None:
         # Jitter keeps gateways restarted together from reconnecting in lockstep.
         await asyncio.sleep(delay * random.uniform(0.5, 1.0))
@@ -130,7 +165,9 @@ class GreengrassPublisher:
             await self._ipc.publish_to_topic(topic, payload, timeout_seconds=self._publish_timeout)
 
     async def aclose(self) -> None:
-        """Disconnect cleanly; run() returns."""
+        """Stop publishing; run() returns. An owned connection is closed, a shared one is not."""
         self._closing = True
         self._ready.clear()
-        await self._ipc.close()
+        self._closed.set()
+        if self._owns_connection:
+            await self._ipc.close()
