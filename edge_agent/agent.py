@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from edge_agent.aio import wait_event
@@ -103,12 +104,21 @@ class Agent:
         publisher: Publisher | None = None,
         sources: dict[str, Source] | None = None,
         read_secret: SecretReader | None = None,
+        capture_signals: bool = True,
     ) -> None:
+        """``capture_signals=False`` leaves SIGTERM/SIGINT to the embedding program, which
+        then calls ``request_stop``."""
         self.config = config
         self.stats = AgentStats()
         self.state_dir = Path(config.state_dir)
         self.publisher = publisher if publisher is not None else make_publisher(config)
         self._given_sources = sources or {}
+        self._capture_signals = capture_signals
+        # Watchers hold a thread each for the agent's life, so they get their own; scans,
+        # reading passes and SQLite calls share the event loop's default pool.
+        self._watch_executor = ThreadPoolExecutor(
+            len(config.sources), thread_name_prefix="edge-agent-watch"
+        )
         self._read_secret = read_secret
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
@@ -205,6 +215,7 @@ class Agent:
                 ledger,
                 status=self.stats.source(source_config.name),
                 stop=self._thread_stop,
+                watch_executor=self._watch_executor,
             )
 
     # ------------------------------------------------------------------ run
@@ -217,7 +228,8 @@ class Agent:
         except EdgeAgentError:
             self._close()
             raise
-        self._install_signals()
+        if self._capture_signals:
+            self._install_signals()
         log.info(
             "edge-agent started",
             extra={
@@ -250,9 +262,11 @@ class Agent:
                 self.started.set()
                 tg.create_task(self._shutdown(reading, fetch, background), name="shutdown")
         finally:
-            self._remove_signals()
+            if self._capture_signals:
+                self._remove_signals()
             self._thread_stop.set()
             await asyncio.to_thread(self._close)
+            self._watch_executor.shutdown(wait=False)
         log.info("edge-agent stopped", extra={"rows_acknowledged": self.stats.rows_acknowledged})
 
     async def _shutdown(

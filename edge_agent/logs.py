@@ -72,3 +72,13 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    logging.captureWarnings(True)
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_logger.handlers[:] = [handler]
+    warnings_logger.propagate = False
+    # Libraries' own chatter: smbprotocol logs every request at INFO; watchdog logs an ERROR
+    # when its inotify thread is stopped, which is how the agent stops watching.
+    for name in ("smbprotocol", "smbclient", "spnego"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("watchdog.observers.inotify_buffer").setLevel(logging.CRITICAL)
+    logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)

@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 from collections import OrderedDict
+from concurrent.futures import Executor
 
 from edge_agent.aio import wait_event
 from edge_agent.config.models import SourceConfig
@@ -41,8 +42,12 @@ class SourceRunner:
         *,
         status: SourceStatus,
         stop: threading.Event,
+        watch_executor: Executor | None = None,
     ) -> None:
         self.source = source
+        # A watcher blocks its thread for the agent's life: it must not take one of the
+        # shared pool's threads, which scans and reading passes need.
+        self._watch_executor = watch_executor
         self.config = config
         self.ingestor = ingestor
         self.ledger = ledger
@@ -56,7 +61,7 @@ class SourceRunner:
         self._ready_event = asyncio.Event()
         self._retry_at: dict[str, float] = {}
         self.settler: Settler | None = None
-        self.idle = asyncio.Event()  # set whenever nothing is ready or being read
+        self.idle = asyncio.Event()  # set while no file is waiting, settling or being read
 
     def stop(self) -> None:
         """Stop discovering and reading (the current batch is committed first)."""
@@ -83,7 +88,9 @@ class SourceRunner:
         delay = 1.0
         while not self._stopping.is_set():
             try:
-                await asyncio.to_thread(self.source.watch, notify, self._thread_stop)
+                await asyncio.get_running_loop().run_in_executor(
+                    self._watch_executor, self.source.watch, notify, self._thread_stop
+                )
                 delay = 1.0
             except (TransientError, SourceAccessError) as e:
                 log.warning(
@@ -162,8 +169,10 @@ class SourceRunner:
             if self._ready:
                 self.idle.clear()
                 self._ready_event.set()
-            elif not settler.busy:
-                self.idle.set()
+            elif not settler.busy and settler.next_deadline() is None and not self._retry_at:
+                self.idle.set()  # nothing to read, nothing settling, nothing to retry
+            else:
+                self.idle.clear()
             deadline = settler.next_deadline()
             wake_at = next_rescan if deadline is None else min(next_rescan, deadline)
             retry = min(self._retry_at.values(), default=None)
@@ -195,9 +204,7 @@ class SourceRunner:
                 _path, info = self._ready.popitem(last=False)
                 self.status.files_waiting = len(self._ready)
                 await self._one_pass(info)
-            if not self._ready and self.settler is not None and not self.settler.busy:
-                self.idle.set()
-            self._wake.set()
+            self._wake.set()  # discovery decides whether the source is idle now
 
     async def _one_pass(self, info: FileInfo) -> None:
         assert self.settler is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PATHS = ["edge_agent", "simulators", "tests", "bench"]
+PATHS = ["edge_agent", "simulators", "tests", "bench", "deploy"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

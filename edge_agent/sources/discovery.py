@@ -76,7 +76,11 @@ class Settler:
         self._seen.pop(path, None)
 
     def ready(self, now: float) -> list[FileInfo]:
-        """Files to read now, oldest change first; each is handed out once until ``done``."""
+        """Files to read now, in the order they were written, each handed out once until ``done``.
+
+        Oldest mtime first, so data arrives in time order; on equal mtimes (Windows copies keep
+        the original's), the shorter name first: of ``x.csv`` and ``x - Copy.csv`` the original
+        is read and the copy is then recognised as one."""
         out: list[tuple[float, FileInfo]] = []
         for path, seen in self._seen.items():
             if path in self._busy:
@@ -86,7 +90,7 @@ class Settler:
                 continue
             if now - seen.changed_at >= self.settle_seconds:
                 out.append((seen.changed_at, info))
-        out.sort(key=lambda item: (item[0], item[1].path))
+        out.sort(key=lambda item: (item[1].mtime_ns, len(item[1].path), item[1].path))
         for _, info in out:
             self._busy.add(info.path)
         return [info for _, info in out]
