@@ -99,37 +99,47 @@ def _iter_byte_lines(
 def _iter_unit_lines(
     stream: BinaryIO, offset: int, newline: bytes, max_line_bytes: int, end: int | None
 ) -> Iterator[PhysicalLine]:
-    """Lines for multi-byte code units (UTF-16/32): the newline must sit on a unit boundary."""
+    """Lines for multi-byte code units (UTF-16/32): the newline must sit on a unit boundary.
+
+    ``buf[pos:]`` is the unread part of the current line; ``buf_start`` is the file offset of
+    ``buf[0]``. Lines are cut by index (not by re-slicing the buffer for every line), so a chunk
+    of many short lines costs one pass over it.
+    """
     unit = len(newline)
     buf = b""
-    buf_start = offset  # file offset of buf[0]; always unit-aligned relative to the line start
-    overlong_prefix: bytes | None = None
+    pos = 0
+    buf_start = offset
+    overlong_prefix: bytes | None = None  # first max_line_bytes of a line being skipped
     while True:
-        search_from = 0
-        while True:
-            i = buf.find(newline, search_from)
-            while i != -1 and (i % unit) != 0:
-                i = buf.find(newline, i + 1)
-            if i == -1:
-                break
+        i = buf.find(newline, pos)
+        while i != -1 and (i - pos) % unit:
+            i = buf.find(newline, i + 1)
+        while i != -1:
             cut = i + unit
-            line, buf = buf[:cut], buf[cut:]
-            buf_start += cut
+            end_offset = buf_start + cut
             if overlong_prefix is not None:
-                yield PhysicalLine(overlong_prefix, buf_start, True, overlong=True)
+                yield PhysicalLine(overlong_prefix, end_offset, True, overlong=True)
                 overlong_prefix = None
-            elif len(line) > max_line_bytes:
-                yield PhysicalLine(line[:max_line_bytes], buf_start, True, overlong=True)
+            elif cut - pos > max_line_bytes:
+                yield PhysicalLine(buf[pos : pos + max_line_bytes], end_offset, True, overlong=True)
             else:
-                yield PhysicalLine(line, buf_start, True)
-            search_from = 0
+                yield PhysicalLine(buf[pos:cut], end_offset, True)
+            pos = cut
+            i = buf.find(newline, pos)
+            while i != -1 and (i - pos) % unit:
+                i = buf.find(newline, i + 1)
+        # buf[pos:] holds no newline: drop what was read, keep the start of the current line.
+        if pos:
+            buf = buf[pos:]
+            buf_start += pos
+            pos = 0
         if len(buf) > max_line_bytes:
-            keep = len(buf) - (len(buf) % unit) - unit  # keep a partial unit and a maybe-newline
             if overlong_prefix is None:
                 overlong_prefix = buf[:max_line_bytes]
-            if keep > 0:
-                buf = buf[keep:]
-                buf_start += keep
+            # Keep only an incomplete trailing unit; the rest of an overlong line is not needed.
+            drop = len(buf) - len(buf) % unit
+            buf = buf[drop:]
+            buf_start += drop
         want = _CHUNK if end is None else min(_CHUNK, end - (buf_start + len(buf)))
         chunk = stream.read(want) if want > 0 else b""
         if not chunk:

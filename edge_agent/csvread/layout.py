@@ -1,0 +1,219 @@
+"""A file's layout: its encoding, delimiter, header and units rows, where its data starts."""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from edge_agent.config.models import CsvConfig
+from edge_agent.csvread.encoding import Encoding, detect_encoding
+from edge_agent.csvread.lines import iter_lines, newline_unit
+
+_CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
+_SCAN_LINES = 64  # lines looked at for readable rows of a file without header
+_SAMPLE_ROWS = 8  # rows whose widest fixes the columns of a file without header
+
+
+class FileFormatError(ValueError):
+    """The file as a whole cannot be read with its dataset's settings (quarantined whole)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What is known about a file before its data rows: how to decode and split them."""
+
+    encoding: Encoding
+    delimiter: str
+    quotechar: str
+    header: tuple[str, ...] | None
+    units: tuple[str, ...] | None
+    data_offset: int  # byte offset of the first data row
+    data_line: int  # its 1-based physical line number
+    numbered: bool = False  # no header row: columns are named by position ("1", "2", ...)
+    # False when a line before the data has no line end yet: a growing log whose header is
+    # still being written (its columns may be cut short).
+    header_complete: bool = True
+
+
+def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
+    """Read the head of a file (encoding, header and units rows) without reading its data.
+
+    Raises FileFormatError when the file as a whole cannot be read with ``options``: it is
+    empty, ends before its header row, or its header rows do not decode or are too long.
+    """
+    stream.seek(0)
+    head = stream.read(4096)
+    encoding = detect_encoding(head, options.encoding)
+    newline = newline_unit(encoding.codec)
+    data_line = options.data_start_line
+    header_text: str | None = None
+    units_text: str | None = None
+    offset = encoding.bom_length
+    number = 1
+    header_complete = True
+    sample: list[str] = []  # the first data lines that decode: for sniffing and column counts
+    scanned = 0
+    for physical in iter_lines(
+        stream, encoding.bom_length, newline=newline, max_line_bytes=options.max_line_bytes
+    ):
+        if number >= data_line:
+            # A header says how wide rows are; without one, look for a row to count.
+            scanned += 1
+            if physical.terminated and not physical.overlong:
+                # (An unterminated last line may still be being written: a partial row.)
+                text = _decode_or_none(physical.data, encoding.codec)
+                if text is not None and text.strip():
+                    sample.append(text)
+            if options.header_row is not None or len(sample) >= _SAMPLE_ROWS:
+                break
+            if scanned >= _SCAN_LINES:
+                break
+            continue
+        if physical.overlong:
+            raise FileFormatError(
+                f"line {number} is longer than maxLineBytes ({options.max_line_bytes}); "
+                "check csv.headerRow and csv.encoding"
+            )
+        try:
+            text = physical.data.decode(encoding.codec)
+        except UnicodeDecodeError as e:
+            raise FileFormatError(_decode_problem(number, encoding, options, e)) from None
+        if not physical.terminated:
+            # The writer may still be writing this line (a growing log just created).
+            header_complete = False
+        if number == options.header_row:
+            header_text = text
+        elif number == options.units_row:
+            units_text = text
+        offset = physical.end_offset
+        number += 1
+    if header_text is None and options.header_row is not None:
+        raise FileFormatError(
+            "empty file"
+            if number == 1
+            else f"the file ends before its header row {options.header_row}"
+        )
+    delimiter = options.delimiter
+    if delimiter == "auto":
+        if header_text is not None:
+            text, data = header_text, sample[0] if sample else None
+        else:
+            # Without header: the row with the most candidates (not a "$RT_OFF$" marker row).
+            quote = options.quotechar
+            text = max(sample, key=lambda t: sum(_count_candidates(t, quote).values()), default="")
+            data = None
+        delimiter = sniff_delimiter(text, options.quotechar, data=data, decimal=options.decimal)
+    header = units = None
+    if header_text is not None:
+        header = _parse_row(header_text, delimiter, options.quotechar, options.header_row)
+        header = tuple(h.strip() for h in header)
+        if all(not h for h in header):
+            raise FileFormatError(f"header row {options.header_row} is empty; check csv.headerRow")
+    if units_text is not None:
+        units = _parse_row(units_text, delimiter, options.quotechar, options.units_row)
+    numbered = False
+    if header is None and sample:
+        # The widest of the first rows: a marker row ("$RT_OFF$") must not fix a width of 1.
+        skip = [re.compile(p) for p in options.skip_patterns]
+        width = 0
+        for text in sample:
+            if any(p.search(text) for p in skip):
+                continue
+            try:
+                width = max(width, len(_parse_one(text, delimiter, options.quotechar)))
+            except csv.Error:
+                continue
+        if width:  # else each row is typed by its own width (RecordBuilder)
+            header = tuple(str(i + 1) for i in range(width))
+            numbered = True
+    return Layout(
+        encoding=encoding,
+        delimiter=delimiter,
+        quotechar=options.quotechar,
+        header=header,
+        units=tuple(u.strip() for u in units) if units else None,
+        data_offset=offset,
+        data_line=number,
+        numbered=numbered,
+        header_complete=header_complete,
+    )
+
+
+def sniff_delimiter(
+    text: str, quotechar: str = '"', *, data: str | None = None, decimal: str = "."
+) -> str:
+    """The candidate delimiter that occurs most often outside quotes in ``text`` (the header).
+
+    With a decimal comma, ``,`` is taken only when no other candidate occurs (a file with
+    decimal commas is separated by something else: ``;`` on Windows, or a tab). Ties are
+    broken by ``data`` (a data row: the delimiter occurs as often there as in the header),
+    then by the order ``,`` ``;`` tab ``|``. ``,`` when no candidate occurs at all.
+    """
+    counts = _count_candidates(text, quotechar)
+    if decimal == "," and any(counts[d] for d in _CANDIDATE_DELIMITERS if d != ","):
+        counts[","] = 0
+    best = max(counts.values())
+    if not best:
+        return ","
+    tied = [d for d in _CANDIDATE_DELIMITERS if counts[d] == best]
+    if len(tied) > 1 and data is not None:
+        in_data = _count_candidates(data, quotechar)
+        tied = [d for d in tied if in_data[d] == best] or tied
+    return tied[0]
+
+
+def _count_candidates(text: str, quotechar: str) -> dict[str, int]:
+    counts = dict.fromkeys(_CANDIDATE_DELIMITERS, 0)
+    quoted = False
+    for ch in text:
+        if ch == quotechar:
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    return counts
+
+
+def _parse_row(text: str, delimiter: str, quotechar: str, number: int | None) -> tuple[str, ...]:
+    try:
+        return _parse_one(text, delimiter, quotechar)
+    except csv.Error as e:
+        raise FileFormatError(f"line {number} is not valid CSV: {csv_problem(e)}") from None
+
+
+def _parse_one(text: str, delimiter: str, quotechar: str) -> tuple[str, ...]:
+    row = next(csv.reader([text], delimiter=delimiter, quotechar=quotechar), [])
+    return tuple(row)
+
+
+def _decode_or_none(data: bytes, codec: str) -> str | None:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        return None
+
+
+def _decode_problem(
+    line: int, encoding: Encoding, options: CsvConfig, e: UnicodeDecodeError
+) -> str:
+    if encoding.bom_length:
+        why = f"the file starts with a {encoding.codec} byte order mark"
+    elif options.encoding != "auto":
+        why = f"csv.encoding is {options.encoding}"
+    elif encoding.codec == "utf-8":
+        why = "csv.encoding is auto, which reads a file without byte order mark as utf-8"
+    else:
+        why = f"csv.encoding is auto and the file looks like {encoding.codec} without BOM"
+    return (
+        f"line {line} is not valid {encoding.codec} (byte {e.start} of the line: {e.reason}); "
+        f"{why}: set csv.encoding to the file's encoding (e.g. cp1252 for Windows HMIs)"
+    )
+
+
+def csv_problem(error: csv.Error) -> str:
+    """What a csv.Error says about the file (its own wording suggests a Python fix)."""
+    reason = str(error)
+    if "new-line character" in reason:
+        return "a carriage return (CR) inside an unquoted field"
+    return reason
