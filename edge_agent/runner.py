@@ -59,6 +59,8 @@ class SourceRunner:
         self._rescan_now = True
         self._ready: OrderedDict[str, FileInfo] = OrderedDict()
         self._ready_event = asyncio.Event()
+        # Files whose pass failed wait here until their retry time; they stay "busy" in the
+        # settler meanwhile, so discovery neither hands them out nor stats them again.
         self._retry_at: dict[str, float] = {}
         self.settler: Settler | None = None
         self.idle = asyncio.Event()  # set while no file is waiting, settling or being read
@@ -160,10 +162,10 @@ class SourceRunner:
                 self._rescan_now = True
                 continue
             t = loop.time()
+            for path in [p for p, at in self._retry_at.items() if at <= t]:
+                del self._retry_at[path]
+                settler.done(path, None)  # its turn again: the next ready() hands it out
             for info in settler.ready(t):
-                if self._retry_at.get(info.path, 0.0) > t:
-                    settler.done(info.path, None)
-                    continue
                 self._ready[info.path] = info
             self.status.files_waiting = len(self._ready)
             if self._ready:
@@ -175,7 +177,7 @@ class SourceRunner:
                 self.idle.clear()
             deadline = settler.next_deadline()
             wake_at = next_rescan if deadline is None else min(next_rescan, deadline)
-            retry = min(self._retry_at.values(), default=None)
+            retry = min((at for at in self._retry_at.values() if at > t), default=None)
             if retry is not None:
                 wake_at = min(wake_at, retry)
             timeout = max(0.0, wake_at - loop.time())
@@ -233,7 +235,6 @@ class SourceRunner:
             )
             self._retry_at[info.path] = asyncio.get_running_loop().time() + _ERROR_RETRY_SECONDS
         else:
-            self._retry_at.pop(info.path, None)
             self.status.rows_published += result.published
             self.status.rows_quarantined += result.quarantined
             self.status.rows_skipped += result.skipped
@@ -258,5 +259,6 @@ class SourceRunner:
                 self._set_state("watching", "")
         finally:
             self.status.current_file = None
-            self.settler.done(info.path, known)
+            if info.path not in self._retry_at:
+                self.settler.done(info.path, known)
             self._wake.set()

@@ -335,6 +335,8 @@ class SmbSource:
                 finally:
                     _abandon(folder)
             except (SourceUnavailableError, SourceAccessError) as err:
+                if stop.is_set():
+                    return  # the agent is stopping and closed the session under us
                 log.warning(
                     "source %s: change notification interrupted (%s); retrying in %.0f s",
                     self._name,
