@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from edge_agent.batcher import BatchBuilder, Envelope, RecordTooLargeError, encode
+from edge_agent.batcher import BatchBuilder, EncodeError, Envelope, RecordTooLargeError, encode
 from edge_agent.config.models import DatasetConfig, SourceConfig
 from edge_agent.config.topics import TopicTemplate
 from edge_agent.csvread.reader import FileFormatError, Layout, iter_records, read_layout
@@ -355,7 +355,7 @@ class FileIngestor:
                 try:
                     text = encode(builder.build(raw))
                     data.check(text)
-                except (RowError, RecordTooLargeError) as e:
+                except (RowError, RecordTooLargeError, EncodeError) as e:
                     add_quarantine(raw.line, str(e), raw.raw)
                 else:
                     if not data.fits(text):

@@ -49,12 +49,15 @@ def int_converter(decimal: str, nulls: frozenset[str]) -> Converter:
         if "_" in text:
             raise ValueError(value)  # int() reads "1_000"; a logger never means that
         try:
-            return int(text)
+            whole = int(text)
         except ValueError:
             number = float(text.replace(",", ".") if comma else text)  # "12.0", "1e3"
-            if number.is_integer():
-                return int(number)
-            raise
+            if not number.is_integer():
+                raise
+            whole = int(number)
+        if not INT_MIN <= whole <= INT_MAX:
+            raise ValueError(f"{value} is beyond the 64-bit integer range")
+        return whole
 
     return to_int
 
@@ -103,6 +106,11 @@ def text_starts(nulls: Iterable[str]) -> frozenset[str]:
     return frozenset(string.ascii_letters) - set("tTfF") - {n[:1] for n in nulls}
 
 
+# What a JSON consumer (and orjson) can take as an integer: signed or unsigned 64 bits.
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+
+
 def inferring_converter(decimal: str, nulls: frozenset[str]) -> Converter:
     """Unlisted columns: int, float, bool or text, whichever the value is written as.
 
@@ -124,9 +132,10 @@ def inferring_converter(decimal: str, nulls: frozenset[str]) -> Converter:
         if value.isdecimal():
             if value[0] != "0" or len(value) == 1:
                 try:
-                    return int(value)
+                    number = int(value)
                 except ValueError:  # more digits than int() converts
                     return value
+                return number if number <= INT_MAX else value  # beyond 64 bits: as written
             return value
         if value[:1] in plain:
             return value
@@ -147,6 +156,8 @@ def inferring_converter(decimal: str, nulls: frozenset[str]) -> Converter:
             # float() read it and it has no point or exponent: optional sign, then digits.
             number = int(text)
             written = text.removeprefix("+")
+            if not INT_MIN <= number <= INT_MAX:
+                return value
             return number if str(number) == written or written == "-0" else value
         if len(text) <= 5:
             lowered = text.lower()

@@ -321,7 +321,8 @@ class RecordBuilder:
         forms = {
             "call": "c{n}(v)",
             "infer": "c{n}(v)",
-            "int": '(int(v) if v.isdecimal() and v[0] != "0" else g(v))',
+            # Up to 19 digits always fits in 64 bits; longer goes through full inference.
+            "int": '(int(v) if v.isdecimal() and v[0] != "0" and len(v) < 20 else g(v))',
             # float() also reads "1_0.5" and digits of other scripts; inferring_converter does not.
             "float": (
                 '(x if "." in v and "_" not in v and v.isascii() and (x := float(v)) - x == 0.0 '

@@ -39,8 +39,9 @@ def infer_one(value: str, **csv: Any) -> Any:
         ("+42", 42),
         (" 42 ", 42),
         ("-0", 0),
-        ("12345678901234567890123", 12345678901234567890123),
-        ("-12345678901234567890123", -12345678901234567890123),
+        # Beyond 64 bits no JSON consumer reads it as a number: kept as written.
+        ("12345678901234567890123", "12345678901234567890123"),
+        ("-12345678901234567890123", "-12345678901234567890123"),
         ("007", "007"),  # identifiers keep their leading zeros
         ("-007", "-007"),
         ("1_000", "1_000"),
@@ -378,3 +379,25 @@ def test_builder_takes_any_layout() -> None:
         "line": 2,
         "v": 1,
     }
+
+
+def test_integers_beyond_64_bits_are_never_left_unpublishable() -> None:
+    # JSON consumers (and orjson) stop at 64 bits: an unlisted column keeps the digits as text,
+    # a typed int column makes the row a quarantine entry with a reason, and every record that
+    # comes out can be encoded.
+    huge = "123456789012345678901234567890"
+    assert infer_one(huge) == huge
+    assert infer_one("-" + huge) == "-" + huge
+    assert column_values(f"v;pad\n12;x\n{huge};x\n", delimiter=";") == [12, huge]
+    assert infer_one("18446744073709551615") == 2**64 - 1
+    results = typed("int", ["5", huge, "-9223372036854775808"])
+    assert results[0] == 5 and results[2] == -(2**63)
+    assert isinstance(results[1], str)
+    assert "not an integer" in results[1]
+
+
+def test_encode_refuses_what_json_cannot_carry() -> None:
+    from edge_agent.batcher import EncodeError  # noqa: PLC0415
+
+    with pytest.raises(EncodeError, match="JSON"):
+        encode({"v": 2**70})
