@@ -71,6 +71,29 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def wait_read(
+    db: sqlite3.Connection,
+    agent: subprocess.Popen[bytes],
+    work: Path,
+    path: str,
+    *,
+    poll: float,
+    deadline: float | None,
+) -> None:
+    """Poll the state database until ``path`` is read and the outbox is empty."""
+    while True:
+        with contextlib.suppress(sqlite3.OperationalError):
+            row = db.execute("SELECT state FROM files WHERE path = ?", (path,)).fetchone()
+            waiting = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            if row is not None and row[0] in ("read", "disposed") and waiting == 0:
+                return
+        if agent.poll() is not None:
+            raise RuntimeError("agent exited: " + (work / "agent.log").read_text()[-2000:])
+        if deadline is not None and time.monotonic() > deadline:
+            raise RuntimeError(f"{path} not read in time: " + (work / "agent.log").read_text())
+        time.sleep(poll)
+
+
 def run_once(work: Path, rows: int, target_bytes: int) -> dict[str, float]:
     inbox, state = work / "in", work / "state"
     inbox.mkdir()
@@ -111,24 +134,18 @@ def run_once(work: Path, rows: int, target_bytes: int) -> dict[str, float]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        # Warm up: one small file read and acknowledged means connected and watching.
+        (inbox / "warmup.csv").write_text(HEADER + "2026-11-27T00:00:00Z" + ",0" * 9 + "\n")
+        deadline = time.monotonic() + 60
         while not (state / "edge-agent.db").exists():
             if time.monotonic() > deadline:
                 raise RuntimeError("agent did not start: " + (work / "agent.log").read_text())
             time.sleep(0.05)
-        time.sleep(1.0)  # let it connect and finish its first scan
+        db = sqlite3.connect(f"file:{state / 'edge-agent.db'}?mode=ro", uri=True, timeout=30)
+        wait_read(db, agent, work, "warmup.csv", poll=0.05, deadline=deadline)
         dropped = time.perf_counter()
         staging.rename(inbox / "data.csv")
-        db = sqlite3.connect(f"file:{state / 'edge-agent.db'}?mode=ro", uri=True, timeout=30)
-        while True:
-            time.sleep(0.1)
-            with contextlib.suppress(sqlite3.OperationalError):
-                row = db.execute("SELECT state FROM files WHERE path = 'data.csv'").fetchone()
-                waiting = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-                if row is not None and row[0] in ("read", "disposed") and waiting == 0:
-                    break
-            if agent.poll() is not None:
-                raise RuntimeError("agent exited: " + (work / "agent.log").read_text()[-2000:])
+        wait_read(db, agent, work, "data.csv", poll=0.1, deadline=None)
         done = time.perf_counter()
         acked = db.execute(
             "SELECT value FROM counters WHERE name = 'rows_acknowledged'"
@@ -142,7 +159,7 @@ def run_once(work: Path, rows: int, target_bytes: int) -> dict[str, float]:
         broker.terminate()
         broker.wait(10)
     seconds = done - dropped - SETTLE
-    assert acked == n_rows, f"{acked} rows acknowledged, {n_rows} written"
+    assert acked == n_rows + 1, f"{acked} rows acknowledged, {n_rows} (+1 warm-up) written"
     return {
         "rows": n_rows,
         "bytes": n_bytes,

@@ -207,7 +207,7 @@ class Agent:
                 state_dir=self.state_dir,
                 min_free_disk_bytes=config.outbox.min_free_disk_bytes,
             )
-            ingestor = FileIngestor(settings, ledger, gauge, self._thread_stop, on_commit)
+            ingestor = FileIngestor(settings, ledger, gauge, self._thread_stop, on_commit=on_commit)
             self.runners[source_config.name] = SourceRunner(
                 source,
                 source_config,

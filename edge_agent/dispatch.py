@@ -13,13 +13,15 @@ import random
 from collections.abc import Callable
 
 from edge_agent.aio import wait_event
-from edge_agent.errors import PublishError, PublishRejectedError
+from edge_agent.errors import NotConnectedError, PublishError, PublishRejectedError
 from edge_agent.publish.base import Publisher
 from edge_agent.publish.ratelimit import RateLimiter
 from edge_agent.state.outbox import Outbox, OutboxGauge, OutboxItem
 from edge_agent.stats import AgentStats
 
 log = logging.getLogger("edge_agent.dispatch")
+
+_WARN_EVERY_SECONDS = 60.0
 
 
 class Dispatcher:
@@ -53,6 +55,7 @@ class Dispatcher:
         self._handed: set[int] = set()  # fetched and not yet deleted from the outbox
         self._parked: dict[int, float] = {}  # refused batches: seq -> loop time to retry
         self._cursor = 0
+        self._last_warning: dict[str, float] = {}
         self._stopping = False
         self.idle = asyncio.Event()
 
@@ -133,10 +136,9 @@ class Dispatcher:
                 self._progress.set()
                 return
             except PublishError as e:
-                self.stats.publish_error("not-connected" if "connect" in e.reason else "transient")
-                log.debug(
-                    "publish failed, retrying", extra={"batchId": item.batch_id, "reason": e.reason}
-                )
+                kind = "not-connected" if isinstance(e, NotConnectedError) else "transient"
+                self.stats.publish_error(kind)
+                self._warn_transient(kind, e.reason)
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, 30.0)
                 continue
@@ -145,6 +147,16 @@ class Dispatcher:
             self._ack_event.set()
             self._progress.set()
             return
+
+    def _warn_transient(self, kind: str, reason: str) -> None:
+        """A publish failed for now (spooler full, connection lost): say so, once a minute."""
+        now = asyncio.get_running_loop().time()
+        if now - self._last_warning.get(kind, -_WARN_EVERY_SECONDS) >= _WARN_EVERY_SECONDS:
+            self._last_warning[kind] = now
+            log.warning(
+                "publishing held back; batches stay in the outbox and are retried",
+                extra={"kind": kind, "reason": reason, "failures": dict(self.stats.publish_errors)},
+            )
 
     # ------------------------------------------------------------------ acknowledgements
 

@@ -126,13 +126,17 @@ class FileIngestor:
         ledger: Ledger,
         gauge: OutboxGauge,
         stop: threading.Event,
+        *,
         on_commit: Callable[[], None] = lambda: None,
+        on_state: Callable[[str, str], None] = lambda state, detail: None,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.gauge = gauge
         self.stop = stop
         self.on_commit = on_commit
+        # Called from the reading thread when ingestion pauses or resumes (thread-safe callers).
+        self.on_state = on_state
         self.quarantine_log = QuarantineLog(settings.state_dir, settings.source.name)
         template = TopicTemplate(settings.dataset.topic)
         self.topic = template.render(
@@ -448,11 +452,16 @@ class FileIngestor:
         content_fp: str | None = None,
     ) -> None:
         if batches:
-            if (
-                not self.gauge.wait_for_room(self.stop, timeout=0.5)
-                and self.gauge.bytes >= self.gauge.limit
-            ):
-                raise StorageFullError("outbox is full (outbox.maxBytes); stopping")
+            if self.gauge.full:
+                limit = self.gauge.limit // (1024 * 1024)
+                self.on_state(
+                    "paused",
+                    f"outbox full ({limit} MiB, outbox.maxBytes): waiting for the "
+                    "broker to acknowledge what is queued; nothing is dropped",
+                )
+                if not self.gauge.wait_for_room(self.stop, timeout=0.5):
+                    raise StorageFullError("outbox is full (outbox.maxBytes); stopping")
+                self.on_state("watching", "")
             free = shutil.disk_usage(self.settings.state_dir).free
             if free < self.settings.min_free_disk_bytes:
                 raise StorageFullError(

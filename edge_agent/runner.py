@@ -16,7 +16,12 @@ from concurrent.futures import Executor
 
 from edge_agent.aio import wait_event
 from edge_agent.config.models import SourceConfig
-from edge_agent.errors import SourceAccessError, SourceUnavailableError, TransientError
+from edge_agent.errors import (
+    SourceAccessError,
+    SourceUnavailableError,
+    StorageFullError,
+    TransientError,
+)
 from edge_agent.ingest import FileIngestor
 from edge_agent.sources.base import FileInfo, Source
 from edge_agent.sources.discovery import Known, Settler
@@ -63,6 +68,8 @@ class SourceRunner:
         # settler meanwhile, so discovery neither hands them out nor stats them again.
         self._retry_at: dict[str, float] = {}
         self.settler: Settler | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        ingestor.on_state = self.report_state
         self.idle = asyncio.Event()  # set while no file is waiting, settling or being read
 
     def stop(self) -> None:
@@ -112,6 +119,7 @@ class SourceRunner:
 
     async def discover(self) -> None:
         """Scan, stat what changed, settle, and queue files that are ready."""
+        self._loop = asyncio.get_running_loop()
         loop = asyncio.get_running_loop()
         known = {
             path: Known(r.size, r.mtime_ns, r.state)
@@ -188,6 +196,11 @@ class SourceRunner:
     def _stat_all(self, paths: list[str]) -> dict[str, FileInfo | None]:
         return {path: self.source.stat(path) for path in paths}
 
+    def report_state(self, state: str, detail: str) -> None:
+        """Set the source's state from another thread (a reading pass that pauses)."""
+        assert self._loop is not None, "a pass runs only while the runner runs"
+        self._loop.call_soon_threadsafe(self._set_state, state, detail)
+
     def _set_state(self, state: str, detail: str) -> None:
         if (self.status.state, self.status.detail) != (state, detail):
             level = logging.INFO if state == "watching" else logging.ERROR
@@ -222,8 +235,7 @@ class SourceRunner:
             self._retry_at[info.path] = asyncio.get_running_loop().time() + _ACCESS_RETRY_SECONDS
         except TransientError as e:
             self.status.errors += 1
-            state = "paused" if "full" in str(e) else "unavailable"
-            self._set_state(state, str(e))
+            self._set_state("paused" if isinstance(e, StorageFullError) else "unavailable", str(e))
             self._retry_at[info.path] = asyncio.get_running_loop().time() + 5.0
         except Exception:
             # A bug or an unforeseen library error on one file: the file is left as it is (its

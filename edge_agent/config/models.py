@@ -10,7 +10,6 @@ from __future__ import annotations
 import codecs
 import os
 import re
-from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -440,8 +439,3 @@ class AgentConfig(Model):
             if source.name == name:
                 return source
         raise KeyError(name)
-
-    @property
-    def state_path(self) -> PurePosixPath:
-        """The state directory as a path."""
-        return PurePosixPath(self.state_dir)

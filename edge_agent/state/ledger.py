@@ -21,7 +21,6 @@ from edge_agent.state.db import StateDB
 # batch was acknowledged). A rewritten file starts again at reading with a new version.
 # failed: the file cannot be read with its dataset (quarantined whole, left in place);
 # duplicate: the same bytes as a file already read (a copy under another name), skipped.
-STATES = ("new", "reading", "read", "disposed", "failed", "duplicate")
 
 
 @dataclass(frozen=True, slots=True)

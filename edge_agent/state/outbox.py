@@ -48,6 +48,11 @@ class OutboxGauge:
         self._cond = threading.Condition()
 
     @property
+    def full(self) -> bool:
+        """At or over the limit: ingestion must wait."""
+        return self._bytes >= self.limit
+
+    @property
     def bytes(self) -> int:
         """Current size of the outbox payloads."""
         return self._bytes
@@ -64,13 +69,14 @@ class OutboxGauge:
             self._cond.notify_all()
 
     def wait_for_room(self, stop: threading.Event, timeout: float = 1.0) -> bool:
-        """Block while the outbox is at its limit; False if ``stop`` was set meanwhile."""
+        """Block while the outbox is at its limit; True once there is room, False if ``stop``
+        was set while it was still full."""
         with self._cond:
             while self._bytes >= self.limit:
                 if stop.is_set():
                     return False
                 self._cond.wait(timeout)
-            return not stop.is_set()
+            return True
 
     def wake(self) -> None:
         """Wake waiters (to look at ``stop``)."""

@@ -146,6 +146,14 @@ def outbox_depth(state_dir: Path) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
 
+def outbox_bytes(state_dir: Path) -> int:
+    """Payload bytes waiting in an agent's outbox."""
+    with contextlib.closing(sqlite3.connect(state_dir / "edge-agent.db")) as conn:
+        return int(
+            conn.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()[0]
+        )
+
+
 def file_states(state_dir: Path) -> dict[str, str]:
     """Ledger state of every file."""
     with contextlib.closing(sqlite3.connect(state_dir / "edge-agent.db")) as conn:

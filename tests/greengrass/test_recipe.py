@@ -105,7 +105,7 @@ def test_the_configuration_uses_no_recipe_variables_but_a_relative_state_dir(
     # Greengrass interpolates {work:path} and friends in Lifecycle only, not in configuration.
     configuration = extract_configuration(recipe)
     assert ":path}" not in yaml.safe_dump(configuration)
-    assert not config.state_path.is_absolute()  # resolved against the work folder (the cwd)
+    assert not Path(config.state_dir).is_absolute()  # resolved against the work folder (the cwd)
 
 
 def test_access_control_covers_every_topic_the_configuration_publishes_to(
