@@ -8,6 +8,7 @@ The SMB implementation is :class:`simulators.smb.SmbSink`.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
@@ -49,31 +50,40 @@ def check_relative(path: str) -> PurePosixPath:
     return pure
 
 
-class LocalSink:
-    """Files under a local folder; appends go straight to disk (no buffering)."""
+class HandleSink(ABC):
+    """The bookkeeping shared by sinks on a real file system: files being appended to stay
+    open until closed; a write or rename closes what it touches first. Subclasses provide
+    the four file operations."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self) -> None:
         self._open: dict[str, BinaryIO] = {}
-        root.mkdir(parents=True, exist_ok=True)
 
-    def _full(self, path: str) -> Path:
-        full = self.root.joinpath(*check_relative(path).parts)
-        full.parent.mkdir(parents=True, exist_ok=True)
-        return full
+    @abstractmethod
+    def _write_file(self, path: str, data: bytes) -> None:
+        """One file operation of the underlying file system."""
+
+    @abstractmethod
+    def _open_for_append(self, path: str) -> BinaryIO:
+        """One file operation of the underlying file system."""
+
+    @abstractmethod
+    def _replace(self, src: str, dst: str) -> None:
+        """One file operation of the underlying file system."""
+
+    @abstractmethod
+    def _utime(self, path: str, stamp: float) -> None:
+        """One file operation of the underlying file system."""
 
     def write(self, path: str, data: bytes) -> None:
         """Create or replace ``path`` with ``data`` and close it."""
         self.close(path)
-        with self._full(path).open("wb") as handle:
-            handle.write(data)
+        self._write_file(path, data)
 
     def append(self, path: str, data: bytes) -> None:
         """Append ``data``; the file stays open until :meth:`close`."""
         handle = self._open.get(path)
         if handle is None:
-            handle = self._full(path).open("ab", buffering=0)
-            self._open[path] = handle
+            handle = self._open[path] = self._open_for_append(path)
         handle.write(data)
 
     def close(self, path: str) -> None:
@@ -86,17 +96,43 @@ class LocalSink:
         """Move ``src`` to ``dst`` (replacing it)."""
         self.close(src)
         self.close(dst)
-        os.replace(self._full(src), self._full(dst))
+        self._replace(src, dst)
 
     def set_mtime(self, path: str, when: datetime) -> None:
         """Set the modification (and access) time of ``path``."""
-        stamp = when.timestamp()
-        os.utime(self._full(path), (stamp, stamp))
+        self._utime(path, when.timestamp())
 
     def close_all(self) -> None:
         """Close every open file."""
         for path in list(self._open):
             self.close(path)
+
+
+class LocalSink(HandleSink):
+    """Files under a local folder; appends go straight to disk (no buffering)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _full(self, path: str) -> Path:
+        full = self.root.joinpath(*check_relative(path).parts)
+        full.parent.mkdir(parents=True, exist_ok=True)
+        return full
+
+    def _write_file(self, path: str, data: bytes) -> None:
+        with self._full(path).open("wb") as handle:
+            handle.write(data)
+
+    def _open_for_append(self, path: str) -> BinaryIO:
+        return self._full(path).open("ab", buffering=0)
+
+    def _replace(self, src: str, dst: str) -> None:
+        os.replace(self._full(src), self._full(dst))
+
+    def _utime(self, path: str, stamp: float) -> None:
+        os.utime(self._full(path), (stamp, stamp))
 
 
 class MemorySink:

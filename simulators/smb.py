@@ -7,15 +7,14 @@ caches connections per server and port.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import smbclient
 
-from simulators.sinks import check_relative
+from simulators.sinks import HandleSink, check_relative
 
 
-class SmbSink:
+class SmbSink(HandleSink):
     """Files under ``\\\\server\\share\\folder`` on an SMB share."""
 
     def __init__(
@@ -29,6 +28,7 @@ class SmbSink:
         folder: str = "",
         connection_timeout: float = 30,
     ) -> None:
+        super().__init__()
         self._server = server
         self._port = port
         self._cache: dict[str, Any] = {}
@@ -36,7 +36,6 @@ class SmbSink:
         folder = folder.replace("\\", "/").strip("/")
         if folder:
             self._root += "\\" + folder.replace("/", "\\")
-        self._open: dict[str, Any] = {}
         self._made: set[str] = set()
         smbclient.register_session(
             server,
@@ -62,41 +61,25 @@ class SmbSink:
         self._makedirs(parent)
         return parent + "\\" + parts[-1]
 
-    def write(self, path: str, data: bytes) -> None:
-        """Create or replace ``path`` with ``data`` and close it."""
-        self.close(path)
+    def _write_file(self, path: str, data: bytes) -> None:
         with smbclient.open_file(self._unc(path), mode="wb", share_access="rwd", **self._kw()) as f:
             f.write(data)
 
-    def append(self, path: str, data: bytes) -> None:
-        """Append ``data``; the handle stays open (readers need ``share_access='rw'``)."""
-        handle = self._open.get(path)
-        if handle is None:
-            handle = smbclient.open_file(
-                self._unc(path), mode="ab", buffering=0, share_access="rwd", **self._kw()
-            )
-            self._open[path] = handle
-        handle.write(data)
+    def _open_for_append(self, path: str) -> BinaryIO:
+        # The handle stays open, as the equipment's writer keeps it; readers need
+        # share_access="rw" to open it meanwhile.
+        handle: BinaryIO = smbclient.open_file(
+            self._unc(path), mode="ab", buffering=0, share_access="rwd", **self._kw()
+        )
+        return handle
 
-    def close(self, path: str) -> None:
-        """Close ``path`` if it is open."""
-        handle = self._open.pop(path, None)
-        if handle is not None:
-            handle.close()
-
-    def rename(self, src: str, dst: str) -> None:
-        """Move ``src`` to ``dst`` (replacing it)."""
-        self.close(src)
-        self.close(dst)
+    def _replace(self, src: str, dst: str) -> None:
         smbclient.replace(self._unc(src), self._unc(dst), **self._kw())
 
-    def set_mtime(self, path: str, when: datetime) -> None:
-        """Set the modification (and access) time of ``path``."""
-        stamp = when.timestamp()
+    def _utime(self, path: str, stamp: float) -> None:
         smbclient.utime(self._unc(path), times=(stamp, stamp), **self._kw())
 
     def close_all(self) -> None:
         """Close every open handle and this sink's connections."""
-        for path in list(self._open):
-            self.close(path)
+        super().close_all()
         smbclient.reset_connection_cache(connection_cache=self._cache)
