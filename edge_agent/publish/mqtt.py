@@ -16,11 +16,9 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import ssl
 import threading
 from collections.abc import Callable
-from os.path import isfile
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -28,9 +26,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.aio import wait_event
-from edge_agent.config.models import MqttConfig, TlsConfig
-from edge_agent.errors import ConfigError, ConfigProblem, NotConnectedError, PublishRejectedError
+from edge_agent.config.models import MqttConfig
+from edge_agent.errors import NotConnectedError, PublishRejectedError
 from edge_agent.publish.ratelimit import RateLimiter
+from edge_agent.publish.tls import TlsContext, build_ssl_context
 
 logger = logging.getLogger("edge_agent.publish.mqtt")
 _paho_logger = logging.getLogger("edge_agent.publish.mqtt.paho")
@@ -47,65 +46,6 @@ _CONNACK_HINTS: dict[int, str] = {
     138: "this client is banned by the broker",
     140: "the broker does not accept this authentication method",
 }
-
-
-class _TlsContext(ssl.SSLContext):
-    """An SSLContext that can close the socket of a failed TLS handshake.
-
-    paho wraps the TCP socket and runs the handshake in one step; when the handshake fails,
-    the SSLSocket never reaches the client object and stays open until garbage collection
-    (a leaked descriptor and a ResourceWarning per attempt). The connecting thread's last
-    wrapped socket is remembered so that thread can close it.
-    """
-
-    def __init__(self, protocol: int) -> None:
-        super().__init__()
-        self._last = threading.local()
-
-    def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        """``SSLContext.wrap_socket``, remembering the socket for ``release_socket``."""
-        wrapped = super().wrap_socket(sock, *args, **kwargs)
-        self._last.socket = wrapped
-        return wrapped
-
-    def release_socket(self, *, close: bool) -> None:
-        """Forget this thread's last wrapped socket, closing it if its connection failed."""
-        wrapped: ssl.SSLSocket | None = getattr(self._last, "socket", None)
-        self._last.socket = None
-        if close and wrapped is not None:
-            wrapped.close()
-
-
-def build_ssl_context(tls: TlsConfig) -> ssl.SSLContext:
-    """A TLS 1.2+ client context verifying the broker (CA and host name) with our device cert.
-
-    Raises ``ConfigError`` naming every file that cannot be loaded.
-    """
-    context = _TlsContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname on
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    problems: list[ConfigProblem] = []
-    try:
-        context.load_verify_locations(cafile=tls.ca)
-    except (OSError, ssl.SSLError) as e:
-        hint = "use the CA that signed the broker's certificate (IoT Core: AmazonRootCA1.pem)"
-        problems.append(ConfigProblem("publish.mqtt.tls.ca", f"cannot load {tls.ca!r}: {e}", hint))
-    if tls.cert is not None and tls.key is not None:
-        # load_cert_chain does not say which of the two files is missing: look first.
-        files = {"publish.mqtt.tls.cert": tls.cert, "publish.mqtt.tls.key": tls.key}
-        missing = [
-            ConfigProblem(k, f"no such file: {p!r}") for k, p in files.items() if not isfile(p)
-        ]
-        problems.extend(missing)
-        try:
-            if not missing:
-                context.load_cert_chain(tls.cert, tls.key)
-        except (OSError, ssl.SSLError) as e:
-            hint = "the device certificate (PEM) and its unencrypted private key"
-            message = f"cannot load {tls.cert!r} with key {tls.key!r}: {e}"
-            problems.append(ConfigProblem("publish.mqtt.tls.cert", message, hint))
-    if problems:
-        raise ConfigError(problems)
-    return context
 
 
 class _ConnectError(Exception):
@@ -133,7 +73,7 @@ class _Connection:
         self.client = client
         self._max_inflight = max_inflight
         self.window = asyncio.Semaphore(max_inflight)  # in-flight limit of this connection
-        self._tls = tls if isinstance(tls, _TlsContext) else None
+        self._tls = tls if isinstance(tls, TlsContext) else None
         self._loop = loop
         # None: the connection closed before any CONNACK arrived.
         self.connack: asyncio.Future[ReasonCode | None] = loop.create_future()

@@ -15,7 +15,8 @@ import trustme
 
 from edge_agent.config.models import MqttConfig, TlsConfig
 from edge_agent.errors import ConfigError, NotConnectedError, PublishRejectedError
-from edge_agent.publish.mqtt import NOT_AUTHORIZED, MqttPublisher, build_ssl_context
+from edge_agent.publish.mqtt import NOT_AUTHORIZED, MqttPublisher
+from edge_agent.publish.tls import build_ssl_context
 from tests.infra.mosquitto import Broker, BrokerFactory, Certificates
 
 THING = "gateway-01"
