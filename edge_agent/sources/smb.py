@@ -28,7 +28,6 @@ from smbprotocol.change_notify import (
 )
 from smbprotocol.exceptions import (
     SMBAuthenticationError,
-    SMBConnectionClosed,
     SMBException,
     SMBOSError,
     SMBResponseException,
@@ -40,6 +39,15 @@ from smbprotocol.tree import TreeConnect
 from edge_agent.config.models import SourceConfig
 from edge_agent.errors import FileChangedError, SourceAccessError, SourceUnavailableError
 from edge_agent.sources.base import ChangeCallback, FileInfo, PathFilter
+from edge_agent.sources.smb_errors import (
+    ACCOUNT,
+    HINT_LOGON,
+    HINT_PERMISSION,
+    connection_lost,
+    status_name,
+    status_of,
+    unless_gone,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,83 +71,6 @@ _NOTIFY_FILTER = (
 _ADDED = (FileAction.FILE_ACTION_ADDED, FileAction.FILE_ACTION_RENAMED_NEW_NAME)
 _SKIP_DIR = FileAttributes.FILE_ATTRIBUTE_HIDDEN | FileAttributes.FILE_ATTRIBUTE_SYSTEM
 _NOT_A_FILE = FileAttributes.FILE_ATTRIBUTE_DIRECTORY | FileAttributes.FILE_ATTRIBUTE_REPARSE_POINT
-
-_GONE = {
-    NtStatus.STATUS_OBJECT_NAME_NOT_FOUND,
-    NtStatus.STATUS_OBJECT_PATH_NOT_FOUND,
-    NtStatus.STATUS_NOT_FOUND,
-    NtStatus.STATUS_NO_SUCH_FILE,
-    NtStatus.STATUS_DELETE_PENDING,
-    NtStatus.STATUS_FILE_IS_A_DIRECTORY,
-}
-# The server forgot our tree or session (admin closed the share, restart, session expired
-# 0xC000035C): log on again and retry.
-_RECONNECT = {
-    NtStatus.STATUS_NETWORK_NAME_DELETED,
-    NtStatus.STATUS_USER_SESSION_DELETED,
-    0xC000035C,
-}
-# What a dead socket looks like when smbprotocol uses it (EBADF: it closed the socket itself).
-_SOCKET_ERRNOS = {errno.EBADF, errno.EPIPE, errno.ENOTCONN, errno.ENETDOWN, errno.ENETUNREACH}
-_HINT_LOGON = (
-    "check smb.username (and smb.domain) and the password (smb.password, the variable named "
-    "by smb.passwordEnv, or the secret smb.passwordSecretId)"
-)
-_HINT_ACCOUNT = (
-    "ask the server's administrator to enable or unlock the account or renew its password"
-)
-_HINT_PERMISSION = (
-    "give the user read (and for move/delete: change) permission on the share and folder"
-)
-_ACCOUNT = {  # NTSTATUS of a refused logon -> (reason, hint)
-    NtStatus.STATUS_LOGON_FAILURE: ("logon failure: wrong username or password", _HINT_LOGON),
-    NtStatus.STATUS_WRONG_PASSWORD: ("logon failure: wrong password", _HINT_LOGON),
-    NtStatus.STATUS_PASSWORD_EXPIRED: ("the account's password has expired", _HINT_ACCOUNT),
-    0xC0000224: ("the account's password must be changed", _HINT_ACCOUNT),
-    0xC0000072: ("the account is disabled", _HINT_ACCOUNT),
-    0xC0000234: ("the account is locked out", _HINT_ACCOUNT),
-    0xC0000193: ("the account has expired", _HINT_ACCOUNT),
-    0xC000006E: ("the account may not log on here", _HINT_ACCOUNT),
-    0xC000006F: ("the account may not log on at this hour", _HINT_ACCOUNT),
-    0xC0000070: ("the account may not log on from this gateway", _HINT_ACCOUNT),
-}
-_STATUS_NAMES = {v: k for k, v in vars(NtStatus).items() if k.startswith("STATUS_")}
-
-
-def _status(err: BaseException) -> int | None:
-    if isinstance(err, SMBOSError):
-        return int(err.ntstatus)
-    if isinstance(err, SMBResponseException):
-        return int(err.status)
-    return None
-
-
-def _status_name(status: int) -> str:
-    name: str | None = _STATUS_NAMES.get(status)
-    return name or f"NTSTATUS 0x{status:08x}"
-
-
-def _connection_lost(err: BaseException) -> bool:
-    """The connection or session is gone, so a fresh one may succeed."""
-    if isinstance(err, SMBConnectionClosed | ConnectionError | TimeoutError):
-        return True
-    if isinstance(err, OSError) and not isinstance(err, SMBOSError):
-        return err.errno in _SOCKET_ERRNOS
-    return _status(err) in _RECONNECT
-
-
-def _is_gone(err: BaseException) -> bool:
-    return _status(err) in _GONE
-
-
-def _unless_gone(call: Callable[[], _T], *, allowed: bool = True) -> _T | None:
-    """``call()``, or None if the file or folder it names does not exist (when ``allowed``)."""
-    try:
-        return call()
-    except SMBOSError as err:
-        if allowed and _is_gone(err):
-            return None
-        raise
 
 
 def _mtime_ns(when: datetime) -> int:
@@ -199,7 +130,7 @@ class SmbSource:
         return self._run("list the folder", self._scan)
 
     def _scan(self) -> list[FileInfo]:
-        root = _unless_gone(lambda: smbclient.stat(self._root_unc, **self._kwargs))
+        root = unless_gone(lambda: smbclient.stat(self._root_unc, **self._kwargs))
         if root is None:
             raise SourceAccessError(
                 self._name,
@@ -215,7 +146,7 @@ class SmbSource:
             folder = pending.pop()
             # A subfolder removed while we list is simply empty.
             listing = functools.partial(self._list, folder, found, seen)
-            pending.extend(_unless_gone(listing, allowed=bool(folder)) or ())
+            pending.extend(unless_gone(listing, allowed=bool(folder)) or ())
         return found
 
     def _list(self, folder: str, found: list[FileInfo], seen: set[int]) -> list[str]:
@@ -247,7 +178,7 @@ class SmbSource:
         """The current size and mtime of one file, or None if it is gone (or not a file)."""
         unc = self._unc(path)
         call = lambda: smbclient.stat(unc, follow_symlinks=False, **self._kwargs)  # noqa: E731
-        st = self._run("stat", lambda: _unless_gone(call), path)
+        st = self._run("stat", lambda: unless_gone(call), path)
         if st is None or st.st_file_attributes & _NOT_A_FILE:
             return None
         return FileInfo(path, int(st.st_size), int(st.st_mtime_ns) // 1000 * 1000)
@@ -261,7 +192,7 @@ class SmbSource:
         unc = self._unc(path)
         kwargs = {"mode": "rb", "buffering": 0, "share_access": "rwd", **self._kwargs}
         raw = self._run(
-            "open", lambda: _unless_gone(lambda: smbclient.open_file(unc, **kwargs)), path
+            "open", lambda: unless_gone(lambda: smbclient.open_file(unc, **kwargs)), path
         )
         if raw is None:
             raise FileNotFoundError(errno.ENOENT, "no such file on the share", path)
@@ -273,7 +204,7 @@ class SmbSource:
         """Delete a file; a file that is already gone is not an error."""
         unc = self._unc(path)
         call = lambda: smbclient.remove(unc, **self._kwargs)  # noqa: E731
-        self._run("delete", lambda: _unless_gone(call), path)
+        self._run("delete", lambda: unless_gone(call), path)
 
     def move(self, path: str, folder: str) -> str:
         """Move a file into ``folder`` (relative to the share root), keeping its relative path.
@@ -303,7 +234,7 @@ class SmbSource:
             raise SMBOSError(NtStatus.STATUS_OBJECT_NAME_COLLISION, target_dir)
 
         # Gone: e.g. moved by a first try whose answer was lost with the connection.
-        moved = self._run("move", lambda: _unless_gone(move), path)
+        moved = self._run("move", lambda: unless_gone(move), path)
         if moved is None:
             raise FileNotFoundError(errno.ENOENT, "no such file on the share", path)
         return moved
@@ -401,7 +332,7 @@ class SmbSource:
                 self._connect()
                 return action()
             except (SMBException, OSError) as err:
-                if retry or not _connection_lost(err):
+                if retry or not connection_lost(err):
                     raise self._translate(err, what, path) from err
                 log.info("source %s: connection lost (%s); reconnecting", self._name, err)
                 self._drop_connection(log_off=False)
@@ -431,7 +362,7 @@ class SmbSource:
                 try:
                     tree.connect(require_secure_negotiate=secure_negotiate)
                 except SMBResponseException as err:
-                    if _connection_lost(err):
+                    if connection_lost(err):
                         raise
                     raise self._translate(err, "connect", None) from err
 
@@ -449,15 +380,15 @@ class SmbSource:
 
     def _translate(self, err: BaseException, what: str, path: str | None) -> Exception:
         """Our error for an smbprotocol one: transient, a setting to fix, or one busy file."""
-        name, target, status = self._name, f" {path!r}" if path else "", _status(err)
-        if status in _ACCOUNT:
-            reason, hint = _ACCOUNT[status]
+        name, target, status = self._name, f" {path!r}" if path else "", status_of(err)
+        if status in ACCOUNT:
+            reason, hint = ACCOUNT[status]
             return SourceAccessError(name, f"{reason} (user {self._kwargs['username']!r})", hint)
         if status == NtStatus.STATUS_BAD_NETWORK_NAME:
             hint = "check smb.share: the share name on the server (smbclient -L lists them)"
             return SourceAccessError(name, f"share {self._share_unc!r} not found", hint)
         if status == NtStatus.STATUS_ACCESS_DENIED:
-            hint = _HINT_PERMISSION
+            hint = HINT_PERMISSION
             if what == "connect":
                 hint = (
                     "allow the user on the share (Windows: share permissions; Samba: valid users)"
@@ -468,9 +399,9 @@ class SmbSource:
                 path, f"cannot {what}: in use by another program; retried later"
             )
         if status is not None:
-            return SourceUnavailableError(name, f"cannot {what}{target}: {_status_name(status)}")
+            return SourceUnavailableError(name, f"cannot {what}{target}: {status_name(status)}")
         if isinstance(err, SMBAuthenticationError):
-            return SourceAccessError(name, f"logon failed: {err}", _HINT_LOGON)
+            return SourceAccessError(name, f"logon failed: {err}", HINT_LOGON)
         message = str(err) or type(err).__name__
         if "encryption" in message or "guest" in message:
             # "encryption is required but the connection does not support it", or the server
