@@ -8,8 +8,6 @@ crash at any moment loses nothing and re-reads nothing that was committed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import shutil
 import threading
@@ -25,36 +23,16 @@ from edge_agent.config.topics import TopicTemplate
 from edge_agent.csvread.reader import FileFormatError, Layout, iter_records, read_layout
 from edge_agent.datasets.generic import RecordBuilder, RowError
 from edge_agent.errors import StorageFullError
+from edge_agent.identity import changed_in_place, content_fingerprint, probes_at
+from edge_agent.quarantine import QuarantineLog
 from edge_agent.sources.base import FileInfo, Source
-from edge_agent.state.ledger import Batch, FileRecord, Ledger, Probes, digest
+from edge_agent.state.ledger import Batch, FileRecord, Ledger, Probes
 from edge_agent.state.outbox import OutboxGauge
 
 log = logging.getLogger("edge_agent.ingest")
 
-PROBE_BYTES = 4096
 # Full batches committed together: one fsync per ~0.5 MB instead of per batch.
 COMMIT_BATCHES = 4
-_WHOLE_HASH_LIMIT = 8 * 1024 * 1024
-_SAMPLES = 32
-
-
-def content_fingerprint(stream: BinaryIO, size: int) -> str:
-    """Identifies a file's bytes: a hash of all of them up to 8 MiB, above that of its size,
-    first and last 64 KiB and 32 blocks spread over it (a copy is found without reading a big
-    file twice; two different logs do not share all of that)."""
-    h = hashlib.blake2b(str(size).encode(), digest_size=20)
-    stream.seek(0)
-    if size <= _WHOLE_HASH_LIMIT:
-        while chunk := stream.read(1024 * 1024):
-            h.update(chunk)
-    else:
-        h.update(stream.read(65536))
-        for i in range(1, _SAMPLES + 1):
-            stream.seek(size * i // (_SAMPLES + 1))
-            h.update(stream.read(4096))
-        stream.seek(size - 65536)
-        h.update(stream.read(65536))
-    return h.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,35 +60,6 @@ class IngestSettings:
     max_payload_bytes: int
     state_dir: Path
     min_free_disk_bytes: int
-
-
-class QuarantineLog:
-    """The local JSONL copy of every quarantined row, one file per source, rotated at 64 MiB."""
-
-    MAX_BYTES = 64 * 1024 * 1024
-
-    def __init__(self, state_dir: Path, source: str) -> None:
-        self.path = state_dir / "quarantine" / f"{source}.jsonl"
-        self._lock = threading.Lock()
-
-    def write(self, entries: list[dict[str, object]]) -> None:
-        """Append entries (before the transaction that publishes them commits)."""
-        if not entries:
-            return
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                if self.path.stat().st_size > self.MAX_BYTES:
-                    self.path.replace(self.path.with_suffix(".jsonl.1"))
-            except FileNotFoundError:
-                pass
-            try:
-                with self.path.open("a", encoding="utf-8") as f:
-                    for entry in entries:
-                        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-                    f.flush()
-            except OSError as e:
-                raise StorageFullError(f"cannot write quarantine log {self.path}: {e}") from e
 
 
 def _now_iso() -> str:
@@ -156,7 +105,7 @@ class FileIngestor:
             record = self.ledger.new_version(record, "appeared again after disposal")
         with source.open(info.path) as stream:
             size = stream.seek(0, 2)
-            reason = self._changed_in_place(stream, record, size)
+            reason = changed_in_place(stream, record, size)
             if reason is not None:
                 log.info(
                     "file changed in place, reading it again as a new version",
@@ -164,31 +113,6 @@ class FileIngestor:
                 )
                 record = self.ledger.new_version(record, reason)
             return self._read(stream, record, info, size)
-
-    def _changed_in_place(self, stream: BinaryIO, record: FileRecord, size: int) -> str | None:
-        if record.offset == 0 and record.head_len == 0:
-            return None
-        if size < record.offset:
-            return f"truncated: {size} bytes, {record.offset} were already read"
-        if record.head_hash is not None and record.head_len:
-            stream.seek(0)
-            if digest(stream.read(record.head_len)) != record.head_hash:
-                return "rewritten: its first bytes changed"
-        if record.tail_hash is not None and record.tail_end:
-            start = max(0, record.tail_end - PROBE_BYTES)
-            stream.seek(start)
-            if digest(stream.read(record.tail_end - start)) != record.tail_hash:
-                return "rewritten: bytes already read changed"
-        return None
-
-    def _probes(self, stream: BinaryIO, offset: int) -> Probes:
-        head_len = min(offset, PROBE_BYTES)
-        stream.seek(0)
-        head = stream.read(head_len)
-        tail_start = max(0, offset - PROBE_BYTES)
-        stream.seek(tail_start)
-        tail = stream.read(offset - tail_start)
-        return Probes(head_len, digest(head), offset, digest(tail))
 
     def _read(self, stream: BinaryIO, record: FileRecord, info: FileInfo, size: int) -> PassResult:
         settings = self.settings
@@ -213,7 +137,7 @@ class FileIngestor:
                     counts=(0, 0, 0),
                     size=size,
                     mtime_ns=info.mtime_ns,
-                    probes=self._probes(stream, size),
+                    probes=probes_at(stream, size),
                     state="duplicate",
                     note=note,
                 )
@@ -375,7 +299,7 @@ class FileIngestor:
                     published += 1
             offset, next_line = raw.end_offset, raw.next_line
         complete = final and not stopped
-        flush(state="read" if complete else "reading", probes=self._probes(stream, offset))
+        flush(state="read" if complete else "reading", probes=probes_at(stream, offset))
         return PassResult(
             info.path,
             total[0],
@@ -429,7 +353,7 @@ class FileIngestor:
             counts=(0, 1, 0),
             size=size,
             mtime_ns=info.mtime_ns,
-            probes=self._probes(stream, size),
+            probes=probes_at(stream, size),
             state="failed",
             note=f"quarantined whole: {reason}",
         )
