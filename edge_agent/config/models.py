@@ -364,6 +364,19 @@ class LoggingConfig(Model):
         return v.upper() if isinstance(v, str) else v
 
 
+# --------------------------------------------------------------------------- health
+
+
+class HealthConfig(Model):
+    """What the agent tells operators: /healthz and /metrics, the heartbeat, progress lines."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=9108, ge=0, le=65535)
+    heartbeat_seconds: PositiveSeconds | None = 60.0
+    status_topic: str = "dt/edge-agent/{thingName}/status"
+    progress_seconds: PositiveSeconds = 10.0
+
+
 # --------------------------------------------------------------------------- agent
 
 
@@ -379,6 +392,7 @@ class AgentConfig(Model):
     publish: PublishConfig = PublishConfig()
     outbox: OutboxConfig = OutboxConfig()
     logging: LoggingConfig = LoggingConfig()
+    health: HealthConfig = HealthConfig()
     shutdown_timeout_seconds: PositiveSeconds = 10.0
     status_interval_seconds: PositiveSeconds = 30.0
 
