@@ -78,6 +78,7 @@ class FileIngestor:
         *,
         on_commit: Callable[[], None] = lambda: None,
         on_state: Callable[[str, str], None] = lambda state, detail: None,
+        on_progress: Callable[[str, int, int, int], None] = lambda path, offset, size, rows: None,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
@@ -86,6 +87,8 @@ class FileIngestor:
         self.on_commit = on_commit
         # Called from the reading thread when ingestion pauses or resumes (thread-safe callers).
         self.on_state = on_state
+        # Called from the reading thread after each commit: (path, offset, size, rows committed).
+        self.on_progress = on_progress
         self.quarantine_log = QuarantineLog(settings.state_dir, settings.source.name)
         template = TopicTemplate(settings.dataset.topic)
         self.topic = template.render(
@@ -411,3 +414,4 @@ class FileIngestor:
         if added:
             self.gauge.add(added)
             self.on_commit()
+        self.on_progress(record.path, offset, size, counts[0] + counts[1] + counts[2])
