@@ -12,6 +12,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+BOMS = tuple(bom for bom, _codec in _BOMS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from edge_agent.config.models import CsvConfig
-from edge_agent.csvread.encoding import Encoding, detect_encoding
+from edge_agent.csvread.encoding import BOMS, Encoding, detect_encoding
 from edge_agent.csvread.lines import iter_lines, newline_unit
 
 _CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
@@ -79,6 +80,8 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
         try:
             text = physical.data.decode(encoding.codec)
         except UnicodeDecodeError as e:
+            if not physical.terminated and _cut_short(physical.data, encoding, number):
+                raise FileFormatError(_unfinished(number)) from None
             raise FileFormatError(_decode_problem(number, encoding, options, e)) from None
         if not physical.terminated:
             # The writer may still be writing this line (a growing log just created).
@@ -90,6 +93,12 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
         offset = physical.end_offset
         number += 1
     if header_text is None and options.header_row is not None:
+        if number == 1 and encoding.bom_length:
+            # A growing log waits for what comes after its byte order mark.
+            raise FileFormatError(
+                f"empty file: nothing after its byte order mark (it ends before its header "
+                f"row {options.header_row})"
+            )
         raise FileFormatError(
             "empty file"
             if number == 1
@@ -105,14 +114,14 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
             text = max(sample, key=lambda t: sum(_count_candidates(t, quote).values()), default="")
             data = None
         delimiter = sniff_delimiter(text, options.quotechar, data=data, decimal=options.decimal)
-    header = units = None
-    if header_text is not None:
-        header = _parse_row(header_text, delimiter, options.quotechar, options.header_row)
-        header = tuple(h.strip() for h in header)
-        if all(not h for h in header):
-            raise FileFormatError(f"header row {options.header_row} is empty; check csv.headerRow")
-    if units_text is not None:
-        units = _parse_row(units_text, delimiter, options.quotechar, options.units_row)
+    try:
+        header, units = _header_rows(header_text, units_text, delimiter, options)
+    except FileFormatError as e:
+        if not header_complete:
+            # Its last line has no line end: a header still being written (cut inside a
+            # quoted name, say) is not a wrong header. A growing log waits for the rest.
+            raise FileFormatError(f"{_unfinished(number - 1)} ({e})") from None
+        raise
     numbered = False
     if header is None and sample:
         # The widest of the first rows: a marker row ("$RT_OFF$") must not fix a width of 1.
@@ -185,6 +194,37 @@ def _parse_row(text: str, delimiter: str, quotechar: str, number: int | None) ->
 def _parse_one(text: str, delimiter: str, quotechar: str) -> tuple[str, ...]:
     row = next(csv.reader([text], delimiter=delimiter, quotechar=quotechar), [])
     return tuple(row)
+
+
+def _header_rows(
+    header_text: str | None, units_text: str | None, delimiter: str, options: CsvConfig
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The header and units rows split into names (stripped) and units."""
+    header = units = None
+    if header_text is not None:
+        header = _parse_row(header_text, delimiter, options.quotechar, options.header_row)
+        header = tuple(h.strip() for h in header)
+        if all(not h for h in header):
+            raise FileFormatError(f"header row {options.header_row} is empty; check csv.headerRow")
+    if units_text is not None:
+        units = _parse_row(units_text, delimiter, options.quotechar, options.units_row)
+    return header, units
+
+
+def _unfinished(line: int) -> str:
+    return f"the file ends before its line {line} is complete (no line end yet)"
+
+
+def _cut_short(data: bytes, encoding: Encoding, number: int) -> bool:
+    """True if ``data`` is valid up to where a writer stopped: inside a character, or (line 1)
+    inside a byte order mark."""
+    if number == 1 and not encoding.bom_length and any(b.startswith(data) for b in BOMS):
+        return True
+    try:
+        codecs.getincrementaldecoder(encoding.codec)().decode(data, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _decode_or_none(data: bytes, codec: str) -> str | None:
