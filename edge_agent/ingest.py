@@ -23,6 +23,8 @@ from edge_agent.config.topics import TopicTemplate
 from edge_agent.csvread.reader import FileFormatError, Layout, iter_records, read_layout
 from edge_agent.datasets.generic import RecordBuilder, RowError
 from edge_agent.errors import StorageFullError
+from edge_agent.farm.hooks import PassHook
+from edge_agent.farm.service import Farm
 from edge_agent.identity import changed_in_place, content_fingerprint, probes_at
 from edge_agent.quarantine import QuarantineLog
 from edge_agent.sources.base import FileInfo, Source
@@ -79,6 +81,7 @@ class FileIngestor:
         on_commit: Callable[[], None] = lambda: None,
         on_state: Callable[[str, str], None] = lambda state, detail: None,
         on_progress: Callable[[str, int, int, int], None] = lambda path, offset, size, rows: None,
+        farm: Farm | None = None,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
@@ -89,6 +92,7 @@ class FileIngestor:
         self.on_state = on_state
         # Called from the reading thread after each commit: (path, offset, size, rows committed).
         self.on_progress = on_progress
+        self.farm = farm
         self.quarantine_log = QuarantineLog(settings.state_dir, settings.source.name)
         template = TopicTemplate(settings.dataset.topic)
         self.topic = template.render(
@@ -106,6 +110,8 @@ class FileIngestor:
         record = self.ledger.get(name, info.path) or self.ledger.create(name, info.path)
         if record.state == "disposed":
             record = self.ledger.new_version(record, "appeared again after disposal")
+        if self.farm is not None and self.settings.dataset.kind == "tower":
+            self.farm.wait_for_context(self.stop)
         with source.open(info.path) as stream:
             size = stream.seek(0, 2)
             reason = changed_in_place(stream, record, size)
@@ -223,6 +229,16 @@ class FileIngestor:
         total = [0, 0, 0, 0]  # published, quarantined, skipped, batches
         ready: list[Batch] = []  # full data batches not yet committed
         stopped = False
+        hook = (
+            self.farm.hook(
+                settings.dataset.kind,
+                file_ref=record.id,
+                version=record.version,
+                units=builder.units,
+            )
+            if self.farm is not None
+            else None
+        )
 
         def flush(state: str = "reading", probes: Probes | None = None) -> None:
             # The fingerprint is recorded with the commit that completes the file, so only
@@ -243,6 +259,7 @@ class FileIngestor:
                 state=state,
                 note=None,
                 content_fp=content_fp if state == "read" else None,
+                hook=hook,
             )
             total[0] += published
             total[1] += quarantined
@@ -284,12 +301,21 @@ class FileIngestor:
                 skipped += 1
             else:
                 try:
-                    text = encode(builder.build(raw))
-                    data.check(text)
+                    built: dict[str, object] | None = builder.build(raw)
+                    if hook is not None:
+                        assert built is not None
+                        built = hook.take(built, raw.line)
+                    text = encode(built) if built is not None else None
+                    if text is not None:
+                        data.check(text)
                 except (RowError, RecordTooLargeError, EncodeError) as e:
+                    if hook is not None:
+                        hook.discard(raw.line)
                     add_quarantine(raw.line, str(e), raw.raw)
                 else:
-                    if not data.fits(text):
+                    if text is None:
+                        published += 1  # held: the farm worker publishes it
+                    elif not data.fits(text):
                         full = data.take()
                         assert full is not None
                         ready.append(full)
@@ -298,8 +324,11 @@ class FileIngestor:
                         if self.stop.is_set():
                             stopped = True
                             break
-                    data.add(text, raw.line)
-                    published += 1
+                        data.add(text, raw.line)
+                        published += 1
+                    else:
+                        data.add(text, raw.line)
+                        published += 1
             offset, next_line = raw.end_offset, raw.next_line
         complete = final and not stopped
         flush(state="read" if complete else "reading", probes=probes_at(stream, offset))
@@ -377,6 +406,7 @@ class FileIngestor:
         state: str,
         note: str | None,
         content_fp: str | None = None,
+        hook: PassHook | None = None,
     ) -> None:
         if batches:
             if self.gauge.full:
@@ -410,7 +440,10 @@ class FileIngestor:
             state=state,
             note=note,
             content_fp=content_fp,
+            extra=hook.write if hook is not None else None,
         )
+        if hook is not None:
+            hook.committed()
         if added:
             self.gauge.add(added)
             self.on_commit()

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 import yaml
 
 from edge_agent.config.models import DatasetConfig
+from simulators.recipe import DEFAULT_RECIPE, Recipe
 
 BUILTIN: Final = (
     "tower",
@@ -63,6 +64,22 @@ def builtin_dataset_mapping(name: str) -> dict[str, Any]:
     if not isinstance(mapping, dict):
         raise TypeError(f"builtin dataset {name!r} is not a mapping")
     return mapping
+
+
+def cea_mapping(
+    site_id: str = "site-01", recipe: Recipe = DEFAULT_RECIPE, **overrides: Any
+) -> dict[str, Any]:
+    """The ``cea`` configuration section for a simulated farm: its site and grow recipe.
+
+    ``overrides`` are further camelCase keys (e.g. ``graceSeconds=2``).
+    """
+    body = {key: value for key, value in recipe.items() if key != "name"}
+    return {
+        "siteId": site_id,
+        "recipes": {recipe["name"]: body},
+        "defaultRecipe": recipe["name"],
+        **overrides,
+    }
 
 
 def builtin_datasets() -> dict[str, DatasetConfig]:

@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 from edge_agent.config.load import parse_config
 from edge_agent.config.models import AgentConfig
 from simulators.clock import floor_time
-from simulators.datasets import SOURCE_HINTS, builtin_dataset_mapping
+from simulators.datasets import SOURCE_HINTS, builtin_dataset_mapping, cea_mapping
 from simulators.factory.common import FactorySettings
 from simulators.factory.sim import FactorySimulation
 from simulators.runner import Simulation
@@ -91,6 +91,7 @@ def agent_config(data_dir: Path, state_dir: Path, *, host: str, port: int) -> Ag
         "stateDir": str(state_dir),
         "sources": sources,
         "datasets": {s.name: builtin_dataset_mapping(s.name) for s in demo_sources()},
+        "cea": cea_mapping(),
         "publish": {
             "target": "mqtt",
             "mqtt": {

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
+
+LOCAL_TOPIC_PREFIX: Final = "local:"
+"""An outbox topic starting with this goes to the Greengrass local pub/sub, not to the cloud
+(alerts for control components on the gateway); only queued when the target is greengrass."""
 
 
 class Publisher(Protocol):

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Mapping
 from edge_agent.config.models import GreengrassConfig
 from edge_agent.errors import NotConnectedError
 from edge_agent.greengrass.ipc import GreengrassIpc
+from edge_agent.publish.base import LOCAL_TOPIC_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,12 @@ class GreengrassPublisher:
         await self._ready.wait()
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        """PublishToIoTCore with QoS 1; return once the nucleus accepted it into its spooler."""
+        """PublishToIoTCore with QoS 1; return once the nucleus accepted it into its spooler.
+
+        A topic starting with ``local:`` goes to the local pub/sub instead (PublishToTopic)."""
+        if topic.startswith(LOCAL_TOPIC_PREFIX):
+            await self.publish_local(topic.removeprefix(LOCAL_TOPIC_PREFIX), payload)
+            return
         async with self._inflight:
             if not self._ready.is_set():
                 raise NotConnectedError("not connected to the Greengrass nucleus")

@@ -67,6 +67,66 @@ CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+-- Farm context (edge_agent.farm), written in the transaction that advances its file.
+CREATE TABLE IF NOT EXISTS farm_cycle_events (
+    tower_id TEXT NOT NULL,
+    tray_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    event TEXT NOT NULL,
+    grow_id TEXT,
+    PRIMARY KEY (tower_id, tray_id, ts, event)
+);
+CREATE TABLE IF NOT EXISTS farm_site (
+    site_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (site_id, ts)
+);
+CREATE TABLE IF NOT EXISTS farm_automation (
+    tower_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (tower_id, ts)
+);
+-- Tower readings: held (waiting for context, not in the outbox yet) or sent (kept for the
+-- correction window, so context that arrives late can correct them).
+CREATE TABLE IF NOT EXISTS farm_readings (
+    file_ref INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    tower_id TEXT NOT NULL,
+    station_id TEXT NOT NULL,
+    tray_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    state TEXT NOT NULL,
+    record BLOB NOT NULL,
+    sig TEXT,
+    deviations BLOB,
+    revision INTEGER NOT NULL DEFAULT 0,
+    late INTEGER NOT NULL DEFAULT 0,
+    hold_until REAL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (file_ref, version, line)
+);
+CREATE INDEX IF NOT EXISTS farm_readings_tray ON farm_readings (tower_id, tray_id, ts);
+CREATE INDEX IF NOT EXISTS farm_readings_station ON farm_readings (tower_id, station_id, ts);
+CREATE INDEX IF NOT EXISTS farm_readings_held ON farm_readings (state, hold_until);
+CREATE TABLE IF NOT EXISTS farm_files (
+    file_ref INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    units BLOB,
+    PRIMARY KEY (file_ref, version)
+);
+CREATE TABLE IF NOT EXISTS farm_alerts (
+    tower_id TEXT NOT NULL,
+    station_id TEXT NOT NULL,
+    variable TEXT NOT NULL,
+    since REAL NOT NULL,
+    until REAL NOT NULL,
+    state TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (tower_id, station_id, variable, since)
+);
 """
 
 

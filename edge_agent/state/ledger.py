@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edge_agent.state.db import StateDB
@@ -158,8 +158,11 @@ class Ledger:
         state: str = "reading",
         note: str | None = None,
         content_fp: str | None = None,
+        extra: Callable[[sqlite3.Connection], None] | None = None,
     ) -> int:
-        """Insert batches and advance the file in ONE transaction; returns outbox bytes added."""
+        """Insert batches and advance the file in ONE transaction; returns outbox bytes added.
+
+        ``extra`` writes more in the same transaction (the farm state the rows carried)."""
         now = time.time()
         added = 0
         with self.db.transaction() as conn:
@@ -208,6 +211,8 @@ class Ledger:
                 params.append(content_fp)
             params.append(record.id)
             conn.execute(f"UPDATE files SET {', '.join(sets)} WHERE id = ?", params)
+            if extra is not None:
+                extra(conn)
         return added
 
     def find_duplicate(self, source: str, content_fp: str, exclude_id: int) -> str | None:
@@ -233,13 +238,19 @@ class Ledger:
         """Files of a source wholly read and wholly acknowledged, not yet moved or deleted."""
         rows = self.db.query(
             "SELECT * FROM files f WHERE f.source = ? AND f.state IN ('read', 'duplicate') "
-            "AND NOT EXISTS "
-            "(SELECT 1 FROM outbox o WHERE o.file_ref = f.id)",
+            "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.file_ref = f.id) "
+            "AND NOT EXISTS (SELECT 1 FROM farm_readings r WHERE r.file_ref = f.id "
+            "AND r.state = 'held')",
             (source,),
         )
         return [FileRecord.from_row(r) for r in rows]
 
     def pending_batches(self, file_ref: int) -> int:
-        """How many batches of a file are still in the outbox."""
-        rows = self.db.query("SELECT COUNT(*) AS n FROM outbox WHERE file_ref = ?", (file_ref,))
+        """How many batches of a file are still in the outbox, plus its readings the farm stage
+        still holds (they are published later: the file must stay until then)."""
+        rows = self.db.query(
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE file_ref = ?) + (SELECT COUNT(*) FROM "
+            "farm_readings WHERE file_ref = ? AND state = 'held') AS n",
+            (file_ref, file_ref),
+        )
         return int(rows[0]["n"])

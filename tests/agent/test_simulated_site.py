@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from simulators.datasets import SOURCE_HINTS, builtin_dataset_mapping
+from simulators.datasets import SOURCE_HINTS, builtin_dataset_mapping, cea_mapping
 from simulators.truth import compare, load_truth
 from tests.agent.support import outbox_depth, running_agent, until
+from tests.farm.support import held_readings
 from tests.infra.mosquitto import Broker
 
 pytestmark = pytest.mark.infra
@@ -86,6 +87,7 @@ def _config(out: Path, tmp_path: Path, broker: Broker, thing: str) -> dict[str, 
         "stateDir": str(tmp_path / "state"),
         "sources": sources,
         "datasets": datasets,
+        "cea": cea_mapping(graceSeconds=3),
         "publish": {
             "mqtt": {"host": broker.host, "port": broker.port},
             "maxPublishesPerSecond": None,
@@ -110,6 +112,7 @@ async def test_simulated_site_matches_ground_truth(
                     and outbox_depth(tmp_path / "state") == 0
                     and agent.dispatcher is not None
                     and agent.dispatcher.idle.is_set()
+                    and held_readings(tmp_path / "state") == 0
                 ),
                 timeout=240,
                 what="every file read and acknowledged",
@@ -134,7 +137,6 @@ async def test_simulated_site_matches_ground_truth(
             quarantined=quarantined.get(name, []),
             datasets={name},
             prefix=SOURCE_HINTS[name].folder,
-            check_enrichment=False,
         )
         expected += diff.expected
         if not diff.ok:

@@ -22,6 +22,7 @@ from simulators.datasets import (
     SOURCE_HINTS,
     builtin_dataset_mapping,
     builtin_datasets,
+    cea_mapping,
     field_names,
 )
 from simulators.truth import Truth
@@ -55,9 +56,13 @@ def test_builtin_datasets_fit_an_agent_configuration(tmp_path: Path) -> None:
     ]
     datasets = {name: builtin_dataset_mapping(name) for name in BUILTIN}
     config = AgentConfig.model_validate(
-        {"thingName": "gateway-01", "sources": sources, "datasets": datasets}
+        {"thingName": "gateway-01", "sources": sources, "datasets": datasets, "cea": cea_mapping()}
     )
     assert set(config.datasets) == set(BUILTIN)
+    assert config.cea is not None
+    recipe = config.cea.recipe_for("tower-01")
+    assert recipe is not None
+    assert [p.name for p in recipe.phases] == ["germination", "growth", "finish"]
 
 
 def test_unknown_builtin_is_refused() -> None:

@@ -1,0 +1,270 @@
+"""The farm's part of one reading pass: typed records, joins, and rows for the commit.
+
+A hook lives for one pass over one file (in the reading thread). ``take`` sees each record
+the dataset layer built: it raises RowError (the row is quarantined) when the record lacks what
+its kind needs, returns the record to publish (tower readings with their joins, seeding events
+with their Grow ID), or None for a tower reading held until its context arrives. ``write`` runs
+inside the transaction that advances the file, so the farm state and the file's offset move
+together; ``committed`` updates the in-memory state once that transaction is durable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import orjson
+
+from edge_agent.batcher import encode
+from edge_agent.farm.enrich import Enricher
+from edge_agent.farm.records import (
+    AutomationState,
+    Record,
+    SeedingEvent,
+    SiteReading,
+    TowerReading,
+)
+from edge_agent.farm.state import Change, FarmState
+from edge_agent.farm.timeline import mint_grow_id
+
+
+class PassHook(Protocol):
+    """What the reading pass calls (see the module docstring)."""
+
+    def take(self, record: Record, line: int) -> Record | None:
+        """The record to publish, None when it is held; RowError to quarantine it."""
+        ...
+
+    def discard(self, line: int) -> None:
+        """The record taken last (at ``line``) was quarantined after all: forget it."""
+        ...
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        """Write what was taken since the last commit (inside the commit's transaction)."""
+        ...
+
+    def committed(self) -> None:
+        """The transaction is durable: apply it to the in-memory state."""
+        ...
+
+
+class SiteHook:
+    """Site rows: the readings of this gateway's site become the site timeline."""
+
+    def __init__(self, state: FarmState, notify: Callable[[], None]) -> None:
+        self._state = state
+        self._notify = notify
+        self._pending: list[tuple[SiteReading, bytes, int]] = []
+
+    def take(self, record: Record, line: int) -> Record | None:
+        reading = SiteReading.from_record(record)
+        if reading.site_id == self._state.cea.site_id:
+            self._pending.append((reading, encode(reading.values), line))
+        return record
+
+    def discard(self, line: int) -> None:
+        if self._pending and self._pending[-1][2] == line:
+            self._pending.pop()
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO farm_site (site_id, ts, data) VALUES (?, ?, ?)",
+            [(r.site_id, r.ts, data) for r, data, _line in self._pending],
+        )
+
+    def committed(self) -> None:
+        if self._pending:
+            self._state.add_site(r for r, _data, _line in self._pending)
+            self._pending = []
+            self._notify()
+
+
+class AutomationHook:
+    """Automation rows: each tower's machine state over time."""
+
+    def __init__(self, state: FarmState, notify: Callable[[], None]) -> None:
+        self._state = state
+        self._notify = notify
+        self._pending: list[tuple[AutomationState, bytes, int]] = []
+
+    def take(self, record: Record, line: int) -> Record | None:
+        state = AutomationState.from_record(record)
+        self._pending.append((state, encode({"state": state.state, **state.values}), line))
+        return record
+
+    def discard(self, line: int) -> None:
+        if self._pending and self._pending[-1][2] == line:
+            self._pending.pop()
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO farm_automation (tower_id, ts, data) VALUES (?, ?, ?)",
+            [(s.tower_id, s.ts, data) for s, data, _line in self._pending],
+        )
+
+    def committed(self) -> None:
+        if self._pending:
+            self._state.add_automation(s for s, _data, _line in self._pending)
+            self._pending = []
+            self._notify()
+
+
+class SeedingHook:
+    """Seeding events: cycles open and close; the published event carries its Grow ID."""
+
+    def __init__(self, state: FarmState, notify: Callable[[], None]) -> None:
+        self._state = state
+        self._notify = notify
+        self._pending: list[tuple[SeedingEvent, int]] = []
+
+    def take(self, record: Record, line: int) -> Record | None:
+        event = SeedingEvent.from_record(record)
+        self._pending.append((event, line))
+        if event.grow_id is not None:
+            record["growId"], record["growIdMinted"] = event.grow_id, False
+        elif event.event == "seeded":
+            record["growId"] = mint_grow_id(event.tower_id, event.tray_id, event.ts)
+            record["growIdMinted"] = True
+        else:
+            record["growId"], record["growIdMinted"] = None, False
+        return record
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO farm_cycle_events (tower_id, tray_id, ts, event, grow_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(e.tower_id, e.tray_id, e.ts, e.event, e.grow_id) for e, _line in self._pending],
+        )
+
+    def discard(self, line: int) -> None:
+        if self._pending and self._pending[-1][1] == line:
+            self._pending.pop()
+
+    def committed(self) -> None:
+        if self._pending:
+            self._state.add_cycle_events(e for e, _line in self._pending)
+            self._pending = []
+            self._notify()
+
+
+class TowerHook:
+    """Tower readings: joined now and published, or held for the grace period."""
+
+    def __init__(
+        self,
+        enricher: Enricher,
+        notify: Callable[[], None],
+        *,
+        file_ref: int,
+        version: int,
+        units: dict[str, str],
+        grace_seconds: float,
+    ) -> None:
+        self._enricher = enricher
+        self._state = enricher.state
+        self._notify = notify
+        self._file_ref = file_ref
+        self._version = version
+        self._units = units
+        self._grace = grace_seconds
+        self._rows: list[tuple[Any, ...]] = []
+        self._stations: dict[tuple[str, str], list[float]] = {}
+        self._generation: int | None = None
+        self._lines: list[int] = []
+        self._first_commit = True
+
+    def take(self, record: Record, line: int) -> Record | None:
+        reading = TowerReading.from_record(record)
+        stored = encode(record)  # first: a record JSON cannot carry is quarantined untouched
+        if self._generation is None:
+            self._generation = self._state.generation
+        joined = self._enricher.join(record, reading)
+        now = time.time()
+        span = self._stations.get((reading.tower_id, reading.station_id))
+        if span is None:
+            self._stations[(reading.tower_id, reading.station_id)] = [reading.ts, reading.ts]
+        else:
+            span[0], span[1] = min(span[0], reading.ts), max(span[1], reading.ts)
+        if not self._lines:
+            self._lines = [line, line]
+        self._lines[1] = line
+        if joined.complete or self._grace <= 0:
+            late = not joined.complete
+            fields = joined.fields
+            self._rows.append(
+                (
+                    self._file_ref,
+                    self._version,
+                    line,
+                    reading.tower_id,
+                    reading.station_id,
+                    reading.tray_id,
+                    reading.ts,
+                    "sent",
+                    stored,
+                    joined.sig,
+                    orjson.dumps(fields["deviations"]) if fields["deviations"] else None,
+                    int(late),
+                    None,
+                    now,
+                )
+            )
+            record.update(fields)
+            record["late"] = late
+            return record
+        self._rows.append(
+            (
+                self._file_ref,
+                self._version,
+                line,
+                reading.tower_id,
+                reading.station_id,
+                reading.tray_id,
+                reading.ts,
+                "held",
+                stored,
+                None,
+                None,
+                0,
+                now + self._grace,
+                now,
+            )
+        )
+        return None
+
+    def discard(self, line: int) -> None:
+        if self._rows and self._rows[-1][2] == line:
+            self._rows.pop()
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        if self._first_commit:
+            conn.execute(
+                "INSERT OR IGNORE INTO farm_files (file_ref, version, units) VALUES (?, ?, ?)",
+                (self._file_ref, self._version, orjson.dumps(self._units)),
+            )
+        conn.executemany(
+            "INSERT OR REPLACE INTO farm_readings (file_ref, version, line, tower_id, station_id, "
+            "tray_id, ts, state, record, sig, deviations, late, hold_until, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._rows,
+        )
+
+    def committed(self) -> None:
+        self._first_commit = False
+        changes = [
+            Change("station", tower, station, span[0], span[1])
+            for (tower, station), span in self._stations.items()
+        ]
+        if self._generation is not None and self._generation != self._state.generation:
+            # Context arrived while these readings were joined: look at them again.
+            key = f"{self._file_ref}:{self._version}"
+            changes.append(Change("file", None, key, self._lines[0], self._lines[1]))
+        if changes:
+            self._state.readings_changed(changes)
+            self._notify()
+        self._rows = []
+        self._stations = {}
+        self._lines = []
+        self._generation = None

@@ -1,0 +1,161 @@
+"""The farm context in memory: cycles per tray, the site timeline, automation per tower.
+
+The state database is the durable copy (tables ``farm_*``, written in the transaction that
+advances each file); this is its in-memory index, loaded at start and updated after each
+commit. One lock guards it: reading threads of several sources and the farm worker share it.
+Every update bumps ``generation`` and queues the event-time range it touched, so the worker
+can correct readings published before the context arrived.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from edge_agent.config.farm import CeaConfig
+from edge_agent.farm.records import AutomationState, SeedingEvent, SiteReading
+from edge_agent.farm.timeline import DAY, Timeline, TrayCycles
+from edge_agent.state.db import StateDB
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Something changed in this event-time range: readings there may need another look.
+
+    ``kind`` is ``site`` (context for every tower), ``automation`` (one tower), ``tray`` (one
+    tray's cycles: ``key`` is the tray) or ``station`` (readings of one station were published:
+    its alerts are evaluated again; ``key`` is the station).
+    """
+
+    kind: str
+    tower_id: str | None
+    key: str | None
+    start: float
+    end: float
+
+
+class FarmState:
+    """Cycles, site and automation history, shared by the readers and the farm worker."""
+
+    def __init__(self, cea: CeaConfig) -> None:
+        self.cea = cea
+        self.lock = threading.Lock()
+        self.generation = 0
+        self.site = Timeline()
+        self.automation: dict[str, Timeline] = {}
+        self.cycles: dict[tuple[str, str], TrayCycles] = {}
+        self._changes: list[Change] = []
+        self._listeners: list[Any] = []
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self, db: StateDB) -> None:
+        """Fill the index from the state database (at start)."""
+        horizon = self._history_seconds()
+        with self.lock:
+            for row in db.query(
+                "SELECT tower_id, tray_id, ts, event, grow_id FROM farm_cycle_events"
+            ):
+                self._tray(row["tower_id"], row["tray_id"]).add(
+                    row["ts"], row["event"], row["grow_id"]
+                )
+            site = db.query(
+                "SELECT ts, data FROM farm_site WHERE site_id = ? AND ts >= "
+                "(SELECT COALESCE(MAX(ts), 0) FROM farm_site) - ? ORDER BY ts",
+                (self.cea.site_id, horizon),
+            )
+            for row in site:
+                self.site.add(row["ts"], orjson.loads(row["data"]))
+            automation = db.query(
+                "SELECT tower_id, ts, data FROM farm_automation WHERE ts >= "
+                "(SELECT COALESCE(MAX(ts), 0) FROM farm_automation) - ? ORDER BY ts",
+                (horizon,),
+            )
+            for row in automation:
+                self._automation(row["tower_id"]).add(row["ts"], orjson.loads(row["data"]))
+
+    def _history_seconds(self) -> float:
+        return self.cea.history_days * DAY
+
+    def _tray(self, tower_id: str, tray_id: str) -> TrayCycles:
+        key = (tower_id, tray_id)
+        cycles = self.cycles.get(key)
+        if cycles is None:
+            cycles = self.cycles[key] = TrayCycles()
+        return cycles
+
+    def _automation(self, tower_id: str) -> Timeline:
+        timeline = self.automation.get(tower_id)
+        if timeline is None:
+            timeline = self.automation[tower_id] = Timeline()
+        return timeline
+
+    # ------------------------------------------------------------------ updates (after commit)
+
+    def add_site(self, readings: Iterable[SiteReading]) -> None:
+        """Site readings of this gateway's site were committed."""
+        tolerance = self.cea.site_tolerance_minutes * 60
+        with self.lock:
+            for reading in readings:
+                self.site.add(reading.ts, site_join_row(reading))
+                self._changed(Change("site", None, None, reading.ts, reading.ts + tolerance))
+
+    def add_automation(self, states: Iterable[AutomationState]) -> None:
+        """Automation rows were committed."""
+        with self.lock:
+            for state in states:
+                timeline = self._automation(state.tower_id)
+                timeline.add(state.ts, automation_join_row(state))
+                # The state holds until the next row: readings up to then join it.
+                following = timeline.next_after(state.ts)
+                end = following if following is not None else float("inf")
+                self._changed(Change("automation", state.tower_id, None, state.ts, end))
+
+    def add_cycle_events(self, events: Iterable[SeedingEvent]) -> None:
+        """Seeding events were committed."""
+        with self.lock:
+            for event in events:
+                self._tray(event.tower_id, event.tray_id).add(event.ts, event.event, event.grow_id)
+                self._changed(Change("tray", event.tower_id, event.tray_id, event.ts, float("inf")))
+
+    def _changed(self, change: Change) -> None:
+        self.generation += 1
+        self._changes.append(change)
+
+    def readings_changed(self, changes: Iterable[Change]) -> None:
+        """Readings were published or held (no context changed: the generation stays)."""
+        with self.lock:
+            self._changes.extend(changes)
+
+    def take_changes(self) -> list[Change]:
+        """The changes since the last call (for the farm worker)."""
+        with self.lock:
+            changes, self._changes = self._changes, []
+        return changes
+
+    def prune(self) -> None:
+        """Forget context older than ``historyDays`` before the newest (memory stays bounded)."""
+        horizon = self._history_seconds()
+        with self.lock:
+            newest = max([self.site.watermark, *(t.watermark for t in self.automation.values())])
+            if newest <= 0:
+                return
+            self.site.prune(newest - horizon)
+            for timeline in self.automation.values():
+                timeline.prune(newest - horizon)
+            for cycles in self.cycles.values():
+                cycles.prune(newest - horizon)
+
+
+def site_join_row(reading: SiteReading) -> dict[str, Any]:
+    """What a tower record carries of a site reading (besides ``ts`` and ``ageSeconds``)."""
+    return {"siteId": reading.site_id, **reading.values}
+
+
+def automation_join_row(state: AutomationState) -> dict[str, Any]:
+    """What a tower record carries of the automation state (besides ``ts``)."""
+    return {"state": state.state, **{k: v for k, v in state.values.items() if k != "state"}}

@@ -1,0 +1,120 @@
+"""Time-indexed context: as-of lookups on a stream of rows, and growth-cycle intervals per tray.
+
+Both are versioned tables in the sense of a temporal join (notes/cea-domain.md): rows are kept
+by event time whatever order they arrive in, so a late or out-of-order file lands in its place
+and later lookups see it.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right, insort
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from operator import itemgetter
+from typing import Any
+
+_KEY = itemgetter(0)
+DAY = 86_400.0
+
+
+class Timeline:
+    """Rows of one stream (the site station, one tower's automation) in event-time order."""
+
+    __slots__ = ("_rows", "watermark")
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[float, Any]] = []
+        self.watermark = -math.inf  # the latest event time seen
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(self, ts: float, row: Any) -> None:
+        """Insert a row; a row at the same time replaces the one there (a file read again)."""
+        rows = self._rows
+        i = bisect_right(rows, ts, key=_KEY)
+        if i and rows[i - 1][0] == ts:
+            rows[i - 1] = (ts, row)
+        else:
+            insort(rows, (ts, row), key=_KEY)
+        self.watermark = max(self.watermark, ts)
+
+    def at_or_before(self, ts: float) -> tuple[float, Any] | None:
+        """The latest row at or before ``ts``."""
+        i = bisect_right(self._rows, ts, key=_KEY)
+        return self._rows[i - 1] if i else None
+
+    def next_after(self, ts: float) -> float | None:
+        """The time of the first row after ``ts``, if any."""
+        i = bisect_right(self._rows, ts, key=_KEY)
+        return self._rows[i][0] if i < len(self._rows) else None
+
+    def prune(self, before: float) -> None:
+        """Forget rows older than ``before``, keeping the one in force at ``before``."""
+        i = bisect_right(self._rows, before, key=_KEY)
+        if i > 1:
+            del self._rows[: i - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """A growth cycle on one tray: [seeded_at, harvested_at)."""
+
+    grow_id: str
+    minted: bool
+    seeded_at: float
+
+    def day(self, ts: float) -> int:
+        """Whole days since seeding (0 on the seeding day)."""
+        return math.floor((ts - self.seeded_at) / DAY)
+
+
+def mint_grow_id(tower_id: str, tray_id: str, seeded_at: float) -> str:
+    """A stable Grow ID for a cycle the seeding station did not name: the same tray and seeding
+    time always give the same ID, on every gateway and after every restart."""
+    stamp = datetime.fromtimestamp(seeded_at, UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"auto-{tower_id}-{tray_id}-{stamp}"
+
+
+class TrayCycles:
+    """The seeding events of one tray; the cycle in force at a time is an interval lookup.
+
+    A ``seeded`` event opens a cycle that lasts until the next event of the tray (normally its
+    ``harvested``, or the next ``seeded`` when a harvest was never reported).
+    """
+
+    __slots__ = ("_events",)
+
+    def __init__(self) -> None:
+        self._events: list[tuple[float, str, str | None]] = []  # ts, event, growId
+
+    def add(self, ts: float, event: str, grow_id: str | None) -> None:
+        """Record an event (the same event at the same time again replaces it)."""
+        events = self._events
+        i = bisect_right(events, ts, key=_KEY)
+        j = i
+        while j > 0 and events[j - 1][0] == ts:
+            if events[j - 1][1] == event:
+                events[j - 1] = (ts, event, grow_id)
+                return
+            j -= 1
+        events.insert(i, (ts, event, grow_id))
+
+    def at(self, ts: float, tower_id: str, tray_id: str) -> Cycle | None:
+        """The cycle whose [seededAt, harvestedAt) contains ``ts``, or None."""
+        i = bisect_right(self._events, ts, key=_KEY)
+        if not i:
+            return None
+        event_ts, event, grow_id = self._events[i - 1]
+        if event != "seeded":
+            return None
+        if grow_id:
+            return Cycle(grow_id, False, event_ts)
+        return Cycle(mint_grow_id(tower_id, tray_id, event_ts), True, event_ts)
+
+    def prune(self, before: float) -> None:
+        """Forget events older than ``before``, keeping the one in force at ``before``."""
+        i = bisect_right(self._events, before, key=_KEY)
+        if i > 1:
+            del self._events[: i - 1]
