@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def parse_config(document: dict[str, Any]) -> AgentConfig:
     except ValidationError as e:
         # Cross-reference checks of the model run only once every field is valid; run them on
         # the raw document too, so one pass names every problem.
-        problems = explain(e)
+        problems = explain(e, document)
         known = {(p.path, p.message) for p in problems}
         problems += [p for p in _cross_check(document) if (p.path, p.message) not in known]
         raise ConfigError(problems) from None
@@ -128,12 +129,16 @@ def load_config(path: str | Path) -> AgentConfig:
     return parse_config(load_document(path))
 
 
-def explain(error: ValidationError) -> list[ConfigProblem]:
-    """Turn pydantic's errors into problems with key paths and hints a technician can act on."""
+def explain(error: ValidationError, document: Any = None) -> list[ConfigProblem]:
+    """Turn pydantic's errors into problems with key paths and hints a technician can act on.
+
+    With the validated ``document``, a key that is in it is never mistaken for one of the
+    names pydantic adds to a location (a column titled "str" stays in the path).
+    """
     problems: list[ConfigProblem] = []
     seen: set[tuple[str, str]] = set()
     for item in error.errors(include_url=False):
-        loc = _aliased([part for part in item["loc"] if not _is_internal(part)])
+        loc = _aliased(_keys_only(item["loc"], document))
         path = _format_path(loc)
         kind = item["type"]
         message = str(item["msg"])
@@ -155,7 +160,18 @@ def explain(error: ValidationError) -> list[ConfigProblem]:
             if key not in seen:
                 seen.add(key)
                 problems.append(problem)
-    return problems
+    # A value of a union type (a name or a list of names) that fits no member is reported once
+    # per member; the deeper report says which item is wrong.
+    return [
+        p
+        for p in problems
+        if not any(
+            (p.path, p.message) != (o.path, o.message)
+            and o.message == p.message
+            and o.path.startswith((p.path + "[", p.path + "."))
+            for o in problems
+        )
+    ]
 
 
 def _split(path: str, message: str, hint: str) -> list[ConfigProblem]:
@@ -182,12 +198,29 @@ def _aliased(loc: list[int | str]) -> list[int | str]:
     return out
 
 
-def _is_internal(part: int | str) -> bool:
-    # pydantic adds the union member or function name to the location; those are not keys.
-    return isinstance(part, str) and (
-        part.startswith(("function-", "union[", "tagged-union[", "["))
-        or part in {"str", "tuple[str, ...]"}
-    )
+# What pydantic adds to a location for a union member or a validator: "str", "int",
+# "constrained-str", "tuple[constrained-str, ...]", "function-after[...]", "union[...]".
+_INTERNAL = re.compile(
+    r"(str|int|float|bool|bytes|none|[a-z]+(-[a-z]+)+)(\[.*\])?|[a-z]+\[.*\]|\[.*"
+)
+
+
+def _keys_only(loc: tuple[int | str, ...], document: Any) -> list[int | str]:
+    """The location without the names pydantic adds (keys found in ``document`` stay)."""
+    out: list[int | str] = []
+    node = document
+    for part in loc:
+        inside = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if inside:
+            node = node[part]
+        elif isinstance(part, str) and _INTERNAL.fullmatch(part):
+            continue
+        else:
+            node = None
+        out.append(part)
+    return out
 
 
 def _format_path(loc: list[int | str]) -> str:
@@ -195,6 +228,9 @@ def _format_path(loc: list[int | str]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not part.strip() or not part.isprintable():
+            # An empty key or one with a line break: quoted, so the problem stays one line.
+            out += f"[{json.dumps(part)}]"
         else:
             out += ("." if out else "") + part
     return out
