@@ -100,6 +100,7 @@ class FarmWorker:
         self.gauge = gauge
         self.on_commit = on_commit
         self.wake_event = asyncio.Event()
+        self.idle = asyncio.Event()  # set after a step that found nothing to do
         self._lock = threading.Lock()
         self._recheck_all = True
         self._last_prune = 0.0
@@ -132,7 +133,11 @@ class FarmWorker:
         """Step every second, or sooner when woken, until ``stop`` is set (then wake it)."""
         await asyncio.to_thread(self.restart_grace)
         while not stop.is_set():
-            await asyncio.to_thread(self.step)
+            done = await asyncio.to_thread(self.step)
+            if done or self.wake_event.is_set():
+                self.idle.clear()
+            else:
+                self.idle.set()
             await wait_event(self.wake_event, STEP_SECONDS)
             self.wake_event.clear()
 
@@ -149,7 +154,7 @@ class FarmWorker:
     # ------------------------------------------------------------------ one step
 
     def step(self, now: float | None = None) -> int:
-        """Release, correct and evaluate alerts once; returns how many readings went out."""
+        """Release, correct and evaluate alerts once; returns how many messages went out."""
         with self._lock:
             now = time.time() if now is None else now
             work = _Step()
@@ -162,11 +167,10 @@ class FarmWorker:
                     work.touch(change.tower_id, change.key, change.start)
             if work.out:
                 self._publish(work.out, now)
-            if work.stations:
-                self._alerts(work.stations)
+            alerts = self._alerts(work.stations) if work.stations else 0
             if now - self._last_prune > PRUNE_EVERY:
                 self._prune(now)
-            return len(work.out)
+            return len(work.out) + alerts + len(changes)
 
     def _release(self, work: _Step, now: float) -> None:
         rows = self.db.query(
@@ -326,13 +330,13 @@ class FarmWorker:
 
     # ------------------------------------------------------------------ alerts
 
-    def _alerts(self, stations: dict[tuple[str, str], float]) -> None:
+    def _alerts(self, stations: dict[tuple[str, str], float]) -> int:
         messages: list[dict[str, Any]] = []
         writes: list[tuple[str, tuple[Any, ...]]] = []
         for (tower_id, station_id), start in stations.items():
             self._station_alerts(tower_id, station_id, start - ALERT_LOOKBACK, messages, writes)
         if not messages and not writes:
-            return
+            return 0
         now = time.time()
         added = 0
         with self.db.transaction() as conn:
@@ -357,6 +361,7 @@ class FarmWorker:
                     for k in ("alertId", "growId", "variable", "value", "min", "max", "since")
                 },
             )
+        return len(messages)
 
     def _station_alerts(
         self,

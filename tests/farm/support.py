@@ -1,9 +1,62 @@
-"""Helpers for the farm tests: what the state database says about held readings and alerts."""
+"""Helpers for the farm tests: a farm agent configuration, and what a subscriber saw of it."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
+
+from simulators.datasets import SOURCE_HINTS, builtin_dataset_mapping, cea_mapping
+from tests.infra.mosquitto import Broker, Message
+
+FARM_DATASETS = ("tower", "seeding", "automation", "site")
+
+
+def simulate_tower(out: Path, *args: str) -> None:
+    """``edge-sim tower --out OUT ARGS`` (batch mode unless ARGS say otherwise)."""
+    subprocess.run(
+        [sys.executable, "-m", "simulators.cli", "tower", "--out", str(out), "--quiet", *args],
+        check=True,
+    )
+
+
+def farm_config(
+    data: Path, state: Path, broker: Broker, thing: str, **cea: Any
+) -> dict[str, Any]:
+    """An agent configuration reading the four farm datasets under ``data``."""
+    sources = []
+    for name in FARM_DATASETS:
+        hint = SOURCE_HINTS[name]
+        folder = data / hint.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        sources.append(
+            {
+                "name": name,
+                "path": str(folder),
+                "include": list(hint.include),
+                "mode": hint.mode,
+                "settleSeconds": 0.2,
+                "rescanSeconds": 1,
+                "dataset": name,
+            }
+        )
+    return {
+        "thingName": thing,
+        "stateDir": str(state),
+        "sources": sources,
+        "datasets": {name: builtin_dataset_mapping(name) for name in FARM_DATASETS},
+        "cea": cea_mapping(**{"graceSeconds": 1, **cea}),
+        "publish": {
+            "mqtt": {"host": broker.host, "port": broker.port},
+            "maxPublishesPerSecond": None,
+            "maxBytesPerSecond": None,
+        },
+        "logging": {"format": "text"},
+        "health": {"port": None, "heartbeatSeconds": None},
+    }
 
 
 def held_readings(state_dir: Path) -> int:
@@ -12,4 +65,59 @@ def held_readings(state_dir: Path) -> int:
     if not path.exists():
         return 0
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM farm_readings WHERE state = 'held'").fetchone()[0])
+        row = conn.execute("SELECT COUNT(*) FROM farm_readings WHERE state = 'held'").fetchone()
+        return int(row[0])
+
+
+def records(messages: list[Message]) -> dict[str, list[dict[str, Any]]]:
+    """Every published record by dataset, each with its source ``path`` (data topics only)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for topic, payload in messages:
+        if topic.endswith(("/quarantine", "/alerts", "/status")):
+            continue
+        envelope = json.loads(payload)
+        for record in envelope["records"]:
+            out.setdefault(envelope["dataset"], []).append(
+                {**record, "path": envelope["source"]["path"]}
+            )
+    return out
+
+
+def quarantined(messages: list[Message]) -> dict[str, list[dict[str, Any]]]:
+    """Every quarantine entry by dataset, with its source ``path``."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for topic, payload in messages:
+        if topic.endswith("/quarantine"):
+            envelope = json.loads(payload)
+            for entry in envelope["records"]:
+                out.setdefault(envelope["dataset"], []).append(
+                    {**entry, "path": envelope["source"]["path"]}
+                )
+    return out
+
+
+def latest_revisions(tower: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The last revision of each reading (corrections replace it), and how many corrections."""
+    final: dict[tuple[str, int], dict[str, Any]] = {}
+    corrections = 0
+    for record in tower:
+        key = (record["path"], record["line"])
+        revision = record.get("revision", 0)
+        if revision:
+            corrections += 1
+        if key not in final or revision > final[key].get("revision", 0):
+            final[key] = record
+        elif revision == final[key].get("revision", 0) and record is not final[key]:
+            # The same revision twice is a duplicate the truth comparison must see.
+            final[(record["path"], -record["line"])] = record
+    return list(final.values()), corrections
+
+
+def alert_states(messages: list[Message]) -> dict[str, dict[str, Any]]:
+    """The last alert message per alertId (open, close or withdrawn)."""
+    states: dict[str, dict[str, Any]] = {}
+    for topic, payload in messages:
+        if topic.endswith("/alerts"):
+            alert = json.loads(payload)
+            states[alert["alertId"]] = alert
+    return states
