@@ -1,0 +1,1 @@
+"""Security checks: TLS, secrets in logs and status, symlinks, topic injection, size bounds."""
