@@ -1,0 +1,129 @@
+"""No password reaches a log line, the status output, the state directory or a config repr.
+
+A real agent (a child process, JSON logs at DEBUG) runs against a real smbd and Mosquitto with
+an SMB password given inline, a wrong one inline, a wrong one through passwordEnv, and an MQTT
+user name and password; everything it writes, and what ``edge-agent status`` and
+``edge-agent check`` print, is searched for each secret.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.config.load import parse_config
+from tests.agent.support import agent_config, write_config, write_rows
+from tests.infra.mosquitto import Broker
+from tests.infra.samba import SambaServer
+from tests.sources.test_smb_agent import smb_source
+
+pytestmark = pytest.mark.infra
+
+WRONG_INLINE = "Inline-S3cret-71f"
+WRONG_ENV = "Env-S3cret-93a"
+MQTT_PASSWORD = "Mqtt-S3cret-5bd"
+ENV = "EDGE_AGENT_SECURITY_TEST_PASSWORD"
+
+
+def secrets(samba: SambaServer) -> list[str]:
+    return [samba.password, WRONG_INLINE, WRONG_ENV, MQTT_PASSWORD]
+
+
+def configuration(
+    tmp_path: Path, mosquitto: Broker, samba: SambaServer, folder: str
+) -> dict[str, Any]:
+    config = agent_config(tmp_path, mosquitto, thing="gw-secrets", publish={})
+    config["publish"]["mqtt"].update(username="edge", password=MQTT_PASSWORD)
+    config["sources"] += [
+        {**smb_source(samba, folder), "name": "good"},
+        {**smb_source(samba, folder, smb={"password": WRONG_INLINE}), "name": "inline"},
+        {**smb_source(samba, folder, smb={"passwordEnv": ENV}), "name": "env"},
+    ]
+    config["logging"] = {"format": "json", "level": "DEBUG"}
+    config["health"] = {"port": None}
+    return config
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge_agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_no_secret_in_logs_status_or_state(
+    tmp_path: Path, mosquitto: Broker, samba: SambaServer, smb_folder: str
+) -> None:
+    config = configuration(tmp_path, mosquitto, samba, smb_folder)
+    path = write_config(tmp_path, config)
+    write_rows(samba.share_path / smb_folder / "a.csv", 3)
+    write_rows(tmp_path / "in" / "b.csv", 3)
+    log_path = tmp_path / "agent.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edge_agent", "run", "--config", str(path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, ENV: WRONG_ENV, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        deadline = time.monotonic() + 40
+        while True:
+            text = log_path.read_text(encoding="utf-8", errors="replace")
+            read = [
+                line
+                for line in text.splitlines()
+                if '"file read"' in line and '"source": "good"' in line
+            ]
+            if text.count('"msg": "source access-denied"') >= 2 and read:
+                break
+            assert proc.poll() is None, text[-3000:]
+            assert time.monotonic() < deadline, f"the agent never got going:\n{text[-3000:]}"
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    outputs = {"log": log_path.read_text(encoding="utf-8", errors="replace")}
+    for args in (["status"], ["status", "--json"]):
+        done = cli(*args, "--state-dir", str(tmp_path / "state"))
+        assert done.returncode == 0, done.stderr
+        outputs[" ".join(args)] = done.stdout + done.stderr
+    assert "good" in outputs["status --json"]
+    for file in (tmp_path / "state").rglob("*"):
+        if file.is_file():
+            outputs[str(file)] = file.read_bytes().decode("latin-1")
+    assert '"level": "DEBUG"' in outputs["log"] or '"level":"DEBUG"' in outputs["log"]
+    for name, text in outputs.items():
+        for secret in secrets(samba):
+            assert secret not in text, f"{secret!r} in {name}"
+
+
+def test_no_secret_in_config_repr_or_check_output(
+    tmp_path: Path, mosquitto: Broker, samba: SambaServer
+) -> None:
+    config = configuration(tmp_path, mosquitto, samba, "x")
+    parsed = parse_config(config)
+    for text in (repr(parsed), str(parsed), repr(parsed.sources[1]), repr(parsed.publish)):
+        for secret in secrets(samba):
+            assert secret not in text
+    # A refused configuration: the problems name keys, never the values beside them.
+    broken = dict(config)
+    broken["sources"] = [
+        {**s, "smb": {**s["smb"], "passwordEnv": "X"}} if "smb" in s else s
+        for s in config["sources"]
+    ]
+    broken["publish"] = {"mqtt": {**config["publish"]["mqtt"], "pasword": MQTT_PASSWORD}}
+    done = cli("check", "--config", str(write_config(tmp_path, broken)))
+    assert done.returncode == 2
+    assert "passwordEnv" in done.stderr and "pasword" in done.stderr
+    for secret in secrets(samba):
+        assert secret not in done.stdout + done.stderr
