@@ -24,6 +24,7 @@ from edge_agent.aio import wait_event
 from edge_agent.config.models import AgentConfig, SourceConfig
 from edge_agent.dispatch import Dispatcher
 from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError
+from edge_agent.health import AgentHealth
 from edge_agent.ingest import FileIngestor, IngestSettings
 from edge_agent.publish.base import Publisher
 from edge_agent.publish.ratelimit import RateLimiter
@@ -112,6 +113,7 @@ class Agent:
         self.stats = AgentStats()
         self.state_dir = Path(config.state_dir)
         self.publisher = publisher if publisher is not None else make_publisher(config)
+        self.health = AgentHealth(config, self.stats, self.publisher)
         self._given_sources = sources or {}
         self._capture_signals = capture_signals
         # Watchers hold a thread each for the agent's life, so they get their own; scans,
@@ -207,7 +209,14 @@ class Agent:
                 state_dir=self.state_dir,
                 min_free_disk_bytes=config.outbox.min_free_disk_bytes,
             )
-            ingestor = FileIngestor(settings, ledger, gauge, self._thread_stop, on_commit=on_commit)
+            ingestor = FileIngestor(
+                settings,
+                ledger,
+                gauge,
+                self._thread_stop,
+                on_commit=on_commit,
+                on_progress=self.health.progress_callback(loop, source_config.name),
+            )
             self.runners[source_config.name] = SourceRunner(
                 source,
                 source_config,
@@ -248,6 +257,7 @@ class Agent:
                     tg.create_task(dispatcher.acknowledge(), name="acknowledge"),
                     tg.create_task(self._dispose_loop(), name="dispose"),
                     tg.create_task(self._status_loop(), name="status"),
+                    tg.create_task(self.health.run(self._gauge, dispatcher.limiter), name="health"),
                 ]
                 background += [
                     tg.create_task(dispatcher.work(), name=f"publish-{i}")

@@ -8,6 +8,7 @@ where an integer is meant.
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import os
 import re
 from typing import Annotated, Any, Literal
@@ -368,13 +369,49 @@ class LoggingConfig(Model):
 
 
 class HealthConfig(Model):
-    """What the agent tells operators: /healthz and /metrics, the heartbeat, progress lines."""
+    """What the agent tells operators: /healthz and /metrics, the heartbeat, progress lines.
+
+    ``port``: 9108 by default; ``null`` turns the HTTP endpoint off, ``0`` takes any free port
+    (logged at start). ``unhealthyAfterSeconds``: how long the publisher may stay disconnected,
+    a source may stay unreadable, or a non-empty outbox may go without an acknowledgement
+    before /healthz answers 503.
+    """
 
     host: str = "127.0.0.1"
     port: int | None = Field(default=9108, ge=0, le=65535)
     heartbeat_seconds: PositiveSeconds | None = 60.0
     status_topic: str = "dt/edge-agent/{thingName}/status"
     progress_seconds: PositiveSeconds = 10.0
+    unhealthy_after_seconds: PositiveSeconds = 120.0
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, v: str) -> str:
+        if v == "localhost":
+            return v
+        try:
+            loopback = ipaddress.ip_address(v).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(
+                f"{v!r} is not a loopback address: /metrics and /healthz answer anyone who can "
+                "connect, without a password or TLS, and a gateway sits on the plant network — "
+                "use 127.0.0.1 (or ::1), and scrape from elsewhere through an authenticated "
+                "proxy or an SSH tunnel"
+            )
+        return v
+
+    @field_validator("status_topic")
+    @classmethod
+    def _status_topic(cls, v: str) -> str:
+        template = TopicTemplate(v)  # raises ValueError naming the bad placeholder
+        if template.fields - {"thingName"}:
+            raise ValueError("the status topic can only use {thingName}")
+        problem = check_topic(template.render(thingName="thing"))
+        if problem:
+            raise ValueError(f"{v!r}: {problem}")
+        return v
 
 
 # --------------------------------------------------------------------------- agent

@@ -5,7 +5,8 @@ variable outside its recipe band, from its first deviating reading (``since``) t
 lasting at least the recipe's ``minDeviationSeconds``. It *opens* when the run qualifies and
 *closes* at the first reading of that station that is back in band. Runs are derived from the
 readings in the state database, so files read late or out of order, and corrections, give the
-same alerts as data read in order; an alert whose run no longer exists is withdrawn.
+same alerts as data read in order: readings of a station after one that is still held wait for
+it, and an alert whose run no longer exists after a correction is withdrawn.
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ def runs(readings: list[StationReading], *, truncated_start: bool) -> list[Run]:
 def alert_message(
     run: Run, event: str, *, thing_name: str, tower_id: str, station_id: str, reason: str = ""
 ) -> dict[str, Any]:
-    """The alert as published (``event``: open | close)."""
+    """The alert as published. ``event``: ``open`` (the run lasted ``minDeviationSeconds``),
+    ``close`` (a reading back in band ended it) or ``withdraw`` (corrected readings show the run
+    never was: a consumer drops the alert)."""
     latest = run.latest
     message: dict[str, Any] = {
         "v": 1,

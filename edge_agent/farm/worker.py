@@ -376,6 +376,15 @@ class FarmWorker:
             "station_id = ? AND state = 'sent' AND ts >= ? ORDER BY ts, file_ref, line",
             (tower_id, station_id, window),
         )
+        held = self.db.query(
+            "SELECT MIN(ts) AS ts FROM farm_readings WHERE tower_id = ? AND station_id = ? "
+            "AND state = 'held'",
+            (tower_id, station_id),
+        )[0]["ts"]
+        if held is not None:
+            # Readings from the first held one on wait for it: runs are judged on the readings
+            # in order, not on those that happen to be out first (a release re-evaluates).
+            rows = [r for r in rows if r["ts"] < held]
         if not rows:
             return
         earlier = self.db.query(
@@ -454,13 +463,14 @@ class FarmWorker:
                 emit(run, "close")
             elif previous[0] == "closed" and not run.ended:
                 emit(run, "open", "reopened: readings that ended it were corrected")
+            elif previous[0] == "closed" and previous[1].last != run.last:
+                emit(run, "close", "revised: corrected readings moved its end")
             if previous is None or previous[0] != state or stored(previous[1]) != stored(run):
                 keep(run, state)
-        for key, (state, run) in known.items():
+        for key, (_state, run) in known.items():
             if key[1] < first_ts or key in computed:
                 continue
-            if state == "open":
-                emit(run, "close", "withdrawn: the readings it was based on were corrected")
+            emit(run, "withdraw", "the readings it was based on were corrected")
             writes.append(
                 (
                     "DELETE FROM farm_alerts WHERE tower_id = ? AND station_id = ? AND "

@@ -23,9 +23,7 @@ def simulate_tower(out: Path, *args: str) -> None:
     )
 
 
-def farm_config(
-    data: Path, state: Path, broker: Broker, thing: str, **cea: Any
-) -> dict[str, Any]:
+def farm_config(data: Path, state: Path, broker: Broker, thing: str, **cea: Any) -> dict[str, Any]:
     """An agent configuration reading the four farm datasets under ``data``."""
     sources = []
     for name in FARM_DATASETS:

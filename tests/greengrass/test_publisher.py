@@ -11,7 +11,7 @@ import yaml
 
 from edge_agent.config.models import GreengrassConfig
 from edge_agent.errors import ConfigError, NotConnectedError, PublishError, PublishRejectedError
-from edge_agent.publish.base import Publisher
+from edge_agent.publish.base import LOCAL_TOPIC_PREFIX, Publisher
 from edge_agent.publish.greengrass import GreengrassPublisher
 from tests.infra.nucleus import NucleusDouble
 
@@ -138,6 +138,17 @@ async def test_publish_local_goes_to_local_pubsub(
 
     [local] = nucleus.local_published
     assert (local.topic, local.payload) == ("edge-agent/alerts", b'{"alert":"ph"}')
+    assert nucleus.published == []
+
+
+async def test_outbox_topics_marked_local_go_to_local_pubsub(
+    publisher: GreengrassPublisher, nucleus: NucleusDouble
+) -> None:
+    # The farm worker queues alerts for gateway components as "local:<topic>" outbox rows.
+    await publisher.publish(LOCAL_TOPIC_PREFIX + "edge-agent/alerts", b'{"event":"open"}')
+
+    [local] = nucleus.local_published
+    assert (local.topic, local.payload) == ("edge-agent/alerts", b'{"event":"open"}')
     assert nucleus.published == []
 
 
