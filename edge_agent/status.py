@@ -1,12 +1,16 @@
 """``edge-agent status``: what the running or last agent did, read from its state database.
 
-Reads only (the database is opened read-only), so it is safe beside a running agent.
+Reads only (the database is opened read-only), so it is safe beside a running agent. The ledger
+and the outbox are the durable truth (files, rows, batches waiting); the status snapshot the
+agent writes every ``statusIntervalSeconds`` adds what only the running agent knows (source
+states, lag, publisher, health), as of when it was written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -15,10 +19,12 @@ from typing import Any
 
 from edge_agent.errors import ConfigError
 
+DB_NAME = "edge-agent.db"
+
 
 def collect(state_dir: Path) -> dict[str, Any]:
-    """Everything ``status`` shows, as plain data."""
-    db_path = state_dir / "edge-agent.db"
+    """Everything ``status`` shows, as plain data; FileNotFoundError if there is no database."""
+    db_path = state_dir / DB_NAME
     if not db_path.exists():
         raise FileNotFoundError(db_path)
     uri = f"file:{db_path}?mode=ro"
@@ -26,14 +32,19 @@ def collect(state_dir: Path) -> dict[str, Any]:
         conn.row_factory = sqlite3.Row
         files = conn.execute(
             "SELECT source, state, COUNT(*) AS n, SUM(rows_published) AS published, "
-            "SUM(rows_quarantined) AS quarantined, SUM(rows_skipped) AS skipped, "
-            "MAX(updated) AS updated FROM files GROUP BY source, state ORDER BY source, state"
+            "SUM(rows_quarantined) AS quarantined, SUM(rows_skipped) AS skipped "
+            "FROM files GROUP BY source, state ORDER BY source, state"
         ).fetchall()
         outbox = conn.execute(
             "SELECT COUNT(*) AS batches, COALESCE(SUM(rows), 0) AS rows, "
             "COALESCE(SUM(LENGTH(payload)), 0) AS bytes, MIN(created) AS oldest, "
             "SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END) AS failing FROM outbox"
         ).fetchone()
+        waiting = conn.execute(
+            "SELECT COALESCE(f.source, '?') AS source, COUNT(*) AS batches, "
+            "SUM(o.rows) AS rows, MIN(o.created) AS oldest "
+            "FROM outbox o LEFT JOIN files f ON f.id = o.file_ref GROUP BY f.source"
+        ).fetchall()
         errors = conn.execute(
             "SELECT topic, last_error, attempts FROM outbox WHERE last_error IS NOT NULL "
             "ORDER BY seq LIMIT 5"
@@ -44,28 +55,43 @@ def collect(state_dir: Path) -> dict[str, Any]:
             "SELECT source, path, note FROM files WHERE state = 'failed' ORDER BY updated DESC "
             "LIMIT 10"
         ).fetchall()
+    now = time.time()
     sources: dict[str, dict[str, Any]] = {}
-    for row in files:
-        entry = sources.setdefault(
-            row["source"],
-            {"files": {}, "published": 0, "quarantined": 0, "skipped": 0, "updated": None},
+
+    def entry(name: str) -> dict[str, Any]:
+        return sources.setdefault(
+            name,
+            {
+                "files": {},
+                "published": 0,
+                "quarantined": 0,
+                "skipped": 0,
+                "outboxBatches": 0,
+                "outboxRows": 0,
+                "oldestAgeSeconds": None,
+            },
         )
-        entry["files"][row["state"]] = row["n"]
-        entry["published"] += row["published"] or 0
-        entry["quarantined"] += row["quarantined"] or 0
-        entry["skipped"] += row["skipped"] or 0
-        entry["updated"] = max(entry["updated"] or 0, row["updated"] or 0)
-    live = json.loads(meta["status"]) if "status" in meta else None
-    oldest = outbox["oldest"]
+
+    for row in files:
+        e = entry(row["source"])
+        e["files"][row["state"]] = row["n"]
+        e["published"] += row["published"] or 0
+        e["quarantined"] += row["quarantined"] or 0
+        e["skipped"] += row["skipped"] or 0
+    for row in waiting:
+        e = entry(row["source"])
+        e["outboxBatches"] = row["batches"]
+        e["outboxRows"] = row["rows"] or 0
+        e["oldestAgeSeconds"] = _age_of(row["oldest"], now)
     return {
         "stateDir": str(state_dir),
         "sources": sources,
-        "live": live,
+        "live": json.loads(meta["status"]) if "status" in meta else None,
         "outbox": {
             "batches": outbox["batches"],
             "rows": outbox["rows"],
             "bytes": outbox["bytes"],
-            "oldestAgeSeconds": None if oldest is None else round(time.time() - oldest, 1),
+            "oldestAgeSeconds": _age_of(outbox["oldest"], now),
             "failing": outbox["failing"] or 0,
             "errors": [dict(e) for e in errors],
         },
@@ -77,7 +103,12 @@ def collect(state_dir: Path) -> dict[str, Any]:
     }
 
 
-def _age(seconds: float | None) -> str:
+def _age_of(created: float | None, now: float) -> float | None:
+    return None if created is None else round(max(0.0, now - created), 1)
+
+
+def age(seconds: float | None) -> str:
+    """A duration as an operator reads it: 45 s, 12 min, 3.5 h, or '-'."""
     if seconds is None:
         return "-"
     if seconds < 120:
@@ -87,45 +118,108 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def render(data: dict[str, Any]) -> str:
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def liveness(live: dict[str, Any] | None, now: float) -> str:
+    """running | stopped | not responding | never ran, from the snapshot and its process."""
+    if not live:
+        return "no status written yet"
+    written = now - float(live.get("updated", 0))
+    interval = float(live.get("statusIntervalSeconds") or 30.0)
+    if not _pid_alive(live.get("pid")):
+        return f"stopped (last status {age(written)} ago)"
+    if written > 3 * interval + 5:
+        return f"not responding (pid {live.get('pid')}, last status {age(written)} ago)"
+    return f"running (pid {live.get('pid')}, up {age(now - float(live.get('started', now)))})"
+
+
+def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+def render(data: dict[str, Any], now: float | None = None) -> str:
     """A readable table."""
-    lines = [f"edge-agent state in {data['stateDir']}"]
+    now = time.time() if now is None else now
     live = data["live"]
+    lines = [f"edge-agent state in {data['stateDir']}: {liveness(live, now)}"]
     if live:
-        updated = time.time() - float(live.get("updated", 0))
+        health = live.get("health") or {}
+        verdict = "not judged yet"
+        if health:
+            verdict = "ok" if health.get("healthy") else "UNHEALTHY"
+        errors = live.get("publishErrors") or {}
         lines.append(
-            f"last status {_age(updated)} ago; publisher {live.get('publisher_state', '?')}; "
-            f"publish errors {live.get('publish_errors') or 'none'}"
+            f"publisher {live.get('publisherState', '?')}; health: {verdict}; publish errors: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "none")
         )
+        lines += [f"  - {problem}" for problem in health.get("problems", [])]
     lines.append("")
-    header = (
-        f"{'source':<16} {'state':<14} {'files':>16} {'published':>11} "
-        f"{'quarantined':>11} {'skipped':>8}"
-    )
-    lines += [header, "-" * len(header)]
-    live_sources = (live or {}).get("sources", {})
-    names = sorted(set(data["sources"]) | set(live_sources))
-    for name in names:
-        entry = data["sources"].get(
-            name, {"files": {}, "published": 0, "quarantined": 0, "skipped": 0}
+    live_sources: dict[str, dict[str, Any]] = (live or {}).get("sources", {})
+    rows: list[list[str]] = []
+    details: list[str] = []
+    for name in sorted(set(data["sources"]) | set(live_sources)):
+        e = data["sources"].get(name) or {"files": {}}
+        src = live_sources.get(name, {})
+        files = ", ".join(f"{n} {s}" for s, n in sorted(e["files"].items())) or "none"
+        lag = src.get("lagSeconds")
+        rows.append(
+            [
+                name,
+                str(src.get("state", "-")),
+                files,
+                str(src.get("filesWaiting", "-")),
+                "-" if lag is None else age(lag),
+                f"{e.get('outboxBatches', 0):,}",
+                age(e.get("oldestAgeSeconds")),
+                f"{e.get('published', 0):,}",
+                f"{e.get('quarantined', 0):,}",
+                f"{e.get('skipped', 0):,}",
+            ]
         )
-        state = live_sources.get(name, {}).get("state", "-")
-        files = ", ".join(f"{n} {s}" for s, n in sorted(entry["files"].items())) or "none"
-        lines.append(
-            f"{name:<16} {state:<14} {files:>16} {entry['published']:>11} "
-            f"{entry['quarantined']:>11} {entry['skipped']:>8}"
-        )
-        detail = live_sources.get(name, {}).get("detail")
-        if detail:
-            lines.append(f"{'':<16} {detail}")
+        if src.get("currentFile"):
+            details.append(f"  {name}: reading {src['currentFile']}")
+        if src.get("detail"):
+            details.append(f"  {name}: {src['detail']}")
+    header = [
+        "source",
+        "state",
+        "files",
+        "waiting",
+        "lag",
+        "outbox",
+        "oldest",
+        "rows read",
+        "quarantined",
+        "skipped",
+    ]
+    lines += _table(header, rows, right={3, 4, 5, 6, 7, 8, 9})
+    lines += details
     outbox = data["outbox"]
     lines += [
         "",
-        f"outbox: {outbox['batches']} batches, {outbox['rows']} rows, "
-        f"{outbox['bytes'] / 1024:.0f} KiB, oldest {_age(outbox['oldestAgeSeconds'])}"
+        f"outbox: {outbox['batches']:,} batches, {outbox['rows']:,} rows, "
+        f"{outbox['bytes'] / 1024:,.0f} KiB, oldest {age(outbox['oldestAgeSeconds'])}"
         + (f", {outbox['failing']} refused at least once" if outbox["failing"] else ""),
-        f"acknowledged: {data['acknowledged']['rows']} rows in "
-        f"{data['acknowledged']['batches']} batches",
+        f"acknowledged: {data['acknowledged']['rows']:,} rows in "
+        f"{data['acknowledged']['batches']:,} batches (since the state directory was created)",
     ]
     for error in outbox["errors"]:
         lines.append(f"  refused: {error['topic']}: {error['last_error']} ({error['attempts']}x)")
@@ -151,10 +245,18 @@ def show_status(*, state_dir: str | None, config_path: str | None, as_json: bool
     try:
         data = collect(Path(state_dir))
     except FileNotFoundError:
-        print(f"no agent state in {state_dir} (edge-agent.db not found)", file=sys.stderr)
+        print(
+            f"no agent state in {state_dir} ({DB_NAME} not found) — give the agent's stateDir "
+            "(--state-dir DIR) or its configuration (--config PATH)",
+            file=sys.stderr,
+        )
         return 2
     except sqlite3.Error as e:
-        print(f"cannot read the state database in {state_dir}: {e}", file=sys.stderr)
+        print(
+            f"cannot read the state database in {state_dir}: {e} — run status as a user who "
+            "can read that directory (the agent's user or root)",
+            file=sys.stderr,
+        )
         return 2
     print(json.dumps(data, indent=2) if as_json else render(data))
     return 0

@@ -71,6 +71,8 @@ def agent_config(
         },
         "shutdownTimeoutSeconds": 10,
         "logging": {"format": "text", "level": "INFO"},
+        # No fixed port shared between agents, no heartbeat among a test's messages.
+        "health": {"port": None, "heartbeatSeconds": None},
         **top,
     }
     return config
