@@ -54,6 +54,7 @@ class LocalSource:
         self._config = config
         self.root = Path(config.path).expanduser().absolute()
         self._filter = PathFilter(config.include, config.exclude)
+        self._refused: set[str] = set()  # links already reported (a rescan does not repeat it)
         # An archive folder inside the watched folder is not watched (moved files stay moved).
         self._archive: str | None = None
         if config.move_to:
@@ -98,42 +99,67 @@ class LocalSource:
             ) from None
 
     def scan(self) -> list[FileInfo]:
-        """Every matching regular file under the root; links leading outside it are refused."""
+        """Every matching regular file under the root; links leading outside it are refused.
+
+        Folders are walked without following links: a folder link that stays inside names
+        files found under their real folder anyway, one that leads outside is refused.
+        """
         self._check_root()
         found: list[FileInfo] = []
         root = self.root
         resolved_root = root.resolve()
         for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
+            base = Path(dirpath).relative_to(root).as_posix()
             if not self._config.recursive:
                 dirnames.clear()
             else:
-                base = Path(dirpath).relative_to(root).as_posix()
                 dirnames[:] = sorted(
                     d
                     for d in dirnames
                     if not d.startswith(".")
                     and not self._archived(d if base == "." else f"{base}/{d}")
                 )
+                for d in dirnames:
+                    full = os.path.join(dirpath, d)
+                    if os.path.islink(full):
+                        self._inside(full, d if base == "." else f"{base}/{d}", resolved_root)
             for filename in filenames:
                 full = os.path.join(dirpath, filename)
                 rel = Path(full).relative_to(root).as_posix()
                 if not self._filter(rel):
                     continue
-                info = self._stat(full, rel, resolved_root)
+                info = self._stat(full, rel, resolved_root, walked=True)
                 if info is not None:
                     found.append(info)
         return found
 
-    def _stat(self, full: str, rel: str, resolved_root: Path) -> FileInfo | None:
+    def _inside(self, full: str, rel: str, resolved_root: Path) -> bool:
+        """Does ``full`` lead to a place under the root? Says why not, once per path."""
         try:
-            if os.path.islink(full):
-                target = Path(full).resolve()
-                if not target.is_relative_to(resolved_root):
-                    log.warning(
-                        "symlink leads outside the source folder; refused",
-                        extra={"source": self.name, "path": rel, "target": str(target)},
-                    )
-                    return None
+            target = Path(full).resolve(strict=True)
+        except FileNotFoundError:
+            return False  # gone, or a link to nothing: nothing to read
+        except (RuntimeError, OSError) as e:  # a link loop (ELOOP), a folder we cannot enter
+            self._refuse(rel, "link cannot be followed; skipped", str(e))
+            return False
+        if target.is_relative_to(resolved_root):
+            return True
+        self._refuse(rel, "symlink leads outside the source folder; refused", str(target))
+        return False
+
+    def _refuse(self, rel: str, message: str, target: str) -> None:
+        if rel not in self._refused:
+            self._refused.add(rel)
+            log.warning(message, extra={"source": self.name, "path": rel, "target": target})
+
+    def _stat(
+        self, full: str, rel: str, resolved_root: Path, *, walked: bool = False
+    ) -> FileInfo | None:
+        # A walked path has no link in its folders (os.walk does not follow them); any other
+        # path (a watcher event, a ledger entry) may lead out through one of its folders.
+        try:
+            if (not walked or os.path.islink(full)) and not self._inside(full, rel, resolved_root):
+                return None
             st = os.stat(full)
         except FileNotFoundError:
             return None
@@ -142,6 +168,7 @@ class LocalSource:
             return None
         if not os.path.isfile(full):
             return None
+        self._refused.discard(rel)
         return FileInfo(rel, st.st_size, st.st_mtime_ns)
 
     def stat(self, path: str) -> FileInfo | None:
@@ -153,7 +180,12 @@ class LocalSource:
 
     def open(self, path: str) -> BinaryIO:
         """Open for reading (writers are not blocked on POSIX)."""
-        full = (self.root / path).resolve()
+        try:
+            full = (self.root / path).resolve(strict=True)
+        except (RuntimeError, OSError) as e:
+            if isinstance(e, FileNotFoundError):
+                raise
+            raise SourceAccessError(self.name, f"{path}: {e}", "remove the link") from None
         if not full.is_relative_to(self.root.resolve()):
             raise SourceAccessError(
                 self.name, f"{path} leads outside the folder", "remove the link"
