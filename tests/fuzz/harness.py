@@ -35,7 +35,14 @@ class Published:
 class Pipeline:
     """One local source with one dataset, read by the real FileIngestor into a real outbox."""
 
-    def __init__(self, root: Path, dataset: DatasetConfig, *, mode: str = "complete") -> None:
+    def __init__(
+        self,
+        root: Path,
+        dataset: DatasetConfig,
+        *,
+        mode: str = "complete",
+        max_payload_bytes: int = 4096,
+    ) -> None:
         self.folder = root / "in"
         self.folder.mkdir()
         self.state_dir = root / "state"
@@ -57,7 +64,7 @@ class Pipeline:
                     }
                 ],
                 "datasets": {"d": document},
-                "publish": {"maxPayloadBytes": 4096},
+                "publish": {"maxPayloadBytes": max_payload_bytes},
             }
         )
         self.config = config
