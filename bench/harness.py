@@ -32,6 +32,7 @@ if str(ROOT) not in sys.path:
 from tests.infra.mosquitto import Broker, Certificates  # noqa: E402
 
 NAIVE = Path(__file__).resolve().parent / "naive.py"
+AGENT_WINDOW = Path(__file__).resolve().parent / "agent_window.py"
 THING = "bench-gw"
 IOT_PUBLISHES_PER_SECOND = 100
 IOT_BYTES_PER_SECOND = 524_288
@@ -105,9 +106,9 @@ class Received:
     payload_bytes: list[int] = field(default_factory=list)
     topic_bytes: list[int] = field(default_factory=list)
 
-    def since(self, t0: float) -> Received:
-        """Only the messages that arrived at or after ``t0``."""
-        keep = [i for i, t in enumerate(self.times) if t >= t0]
+    def since(self, t0: float, until: float = float("inf")) -> Received:
+        """Only the messages that arrived at or after ``t0`` (and before ``until``)."""
+        keep = [i for i, t in enumerate(self.times) if t0 <= t < until]
         return Received(
             [self.times[i] for i in keep],
             [self.payload_bytes[i] for i in keep],
@@ -154,6 +155,8 @@ class Received:
             return float("nan"), float("nan"), 0.0
         first, last = ends[0], ends[-1]
         seconds = self.times[last] - self.times[first]
+        if seconds < 3.0:  # too short to say anything steady
+            return float("nan"), float("nan"), seconds
         return sum(self.payload_bytes[first:last]) / seconds, (last - first) / seconds, seconds
 
 
@@ -258,7 +261,15 @@ def agent_config(
 class AgentProcess:
     """``edge-agent run`` as a child process, with a reader on its state database."""
 
-    def __init__(self, work: Path, config: dict[str, Any], env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        work: Path,
+        config: dict[str, Any],
+        env: dict[str, str] | None = None,
+        *,
+        window: bool = False,
+    ):
+        work.mkdir(parents=True, exist_ok=True)
         self.work = work
         self.log_path = work / "agent.log"
         config_path = work / "agent.yaml"
@@ -266,7 +277,11 @@ class AgentProcess:
         self._log = self.log_path.open("wb")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent", "run", "--config", str(config_path)],
+            [
+                sys.executable,
+                *([str(AGENT_WINDOW)] if window else ["-m", "edge_agent"]),
+                *("run", "--config", str(config_path)),
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
@@ -292,9 +307,10 @@ class AgentProcess:
 
 @contextlib.contextmanager
 def running_agent(
-    work: Path, config: dict[str, Any], env: dict[str, str] | None = None
+    work: Path, config: dict[str, Any], env: dict[str, str] | None = None, *, window: bool = False
 ) -> Iterator[AgentProcess]:
-    agent = AgentProcess(work, config, env)
+    """The agent as a child process (``window``: through bench/agent_window.py)."""
+    agent = AgentProcess(work, config, env, window=window)
     try:
         yield agent
     finally:

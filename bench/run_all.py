@@ -82,8 +82,8 @@ def load() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma list of scenarios")
-    parser.add_argument("--rows", type=int, default=200_000, help="local: rows of the big file")
-    parser.add_argument("--smb-rows", type=int, default=100_000, help="smb: rows of the big file")
+    parser.add_argument("--rows", type=int, default=300_000, help="local: rows of the big file")
+    parser.add_argument("--smb-rows", type=int, default=150_000, help="smb: rows of the big file")
     parser.add_argument(
         "--gigabytes",
         type=float,
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-files", type=int, default=20, help="small files per latency")
     parser.add_argument("--latency-rows", type=int, default=50, help="rows per small file")
     parser.add_argument(
-        "--limits-seconds", type=float, default=20.0, help="limits: seconds of data at 512 KiB/s"
+        "--limits-seconds", type=float, default=30.0, help="limits: seconds of data at 512 KiB/s"
     )
     parser.add_argument("--drain-days", type=float, default=1.0, help="drain: days of backlog")
     parser.add_argument("--drain-towers", type=int, default=2, help="drain: towers of the site")

@@ -28,6 +28,7 @@ from harness import (
     AgentProcess,
     NaiveProcess,
     Received,
+    StateReader,
     agent_config,
     broker,
     percentile,
@@ -344,43 +345,51 @@ def smb(
 # ---------------------------------------------------------------------- (e) IoT Core limits on
 
 
+AGENTS = (("agent", False), ("window", True))
+"""The agent as shipped, and with ``RateLimiter.from_config``'s window (bench/agent_window.py)."""
+
+
 def limits(work: Path, seconds: float, bytes_per_row: float) -> Figures:
     """A file that takes ``seconds`` at 512 KiB/s, with the IoT Core limits on: the agent to
-    the end; the naive ingest for as long, then stopped (at 100 rows/s it would take hours)."""
+    the end (as shipped, then with the sliding window); the naive ingest for as long, then
+    stopped (at 100 rows/s it would take hours)."""
     rows = int(seconds * IOT_BYTES_PER_SECOND / bytes_per_row)
     staging = work / "data.csv"
     n_rows, n_bytes = write_csv(staging, rows)
     out: Figures = {"rows": n_rows, "file_bytes": n_bytes}
-    agent_in, naive_in = work / "agent-in", work / "naive-in"
-    agent_in.mkdir()
-    naive_in.mkdir()
     with broker(work) as server, subscriber(server, "#") as wire:
-        source = {"name": "bench", "path": str(agent_in), "settleSeconds": SETTLE, "dataset": "d"}
-        config = agent_config(work, [source], {"d": DATASET}, server.port, limits=True)
-        with running_agent(work, config) as agent:
-            agent_ready(agent, local_drop(work, agent_in))
-            time.sleep(1.5)  # the buckets refill after the warm-up, as on a quiet connection
-            t0 = time.monotonic()
-            staging.rename(agent_in / "data.csv")
-            took = agent_done(agent, "data.csv", seconds * 10 + 120) - t0 - SETTLE
-            agent_wire = wire.since(t0)
-            out |= {"agent_seconds": took, "agent_rows_per_s": n_rows / took}
-            out |= wire_figures("agent", agent_wire, n_rows)
-            out |= limit_figures("agent", agent_wire, skip_head=2.0, skip_tail=1.0)
+        for prefix, window in AGENTS:
+            inbox = work / prefix / "in"
+            inbox.mkdir(parents=True)
+            source = {"name": "bench", "path": str(inbox), "settleSeconds": SETTLE, "dataset": "d"}
+            config = agent_config(work / prefix, [source], {"d": DATASET}, server.port, limits=True)
+            with running_agent(work / prefix, config, window=window) as agent:
+                agent_ready(agent, local_drop(work, inbox))
+                time.sleep(1.5)  # the limiter recovers from the warm-up, as on a quiet connection
+                t0 = time.monotonic()
+                staging.rename(inbox / "data.csv")
+                took = agent_done(agent, "data.csv", seconds * 10 + 120) - t0 - SETTLE
+                staging = inbox / "data.csv"
+                used = wire.since(t0)
+                out |= {f"{prefix}_seconds": took, f"{prefix}_rows_per_s": n_rows / took}
+                out |= wire_figures(prefix, used, n_rows)
+                out |= limit_figures(prefix, used, skip_head=2.0, skip_tail=1.0)
+        naive_in = work / "naive-in"
+        naive_in.mkdir()
         args = ["--folder", str(naive_in)]
         with running_naive(server, NAIVE_TOPIC, args, poll=0.2, limits=True):
             t1 = time.monotonic()
-            (agent_in / "data.csv").rename(naive_in / "data.csv")
-            time.sleep(min(seconds, max(5.0, took)))
-            naive_wire = wire.since(t1)
-            rate = naive_wire.count / max(1e-9, naive_wire.times[-1] - naive_wire.times[0])
+            staging.rename(naive_in / "data.csv")
+            time.sleep(seconds)
+            used = wire.since(t1)
+            rate = used.count / max(1e-9, used.times[-1] - used.times[0])
             out |= {
-                "naive_measured_rows": naive_wire.count,
+                "naive_measured_rows": used.count,
                 "naive_rows_per_s": rate,
                 "naive_seconds": n_rows / rate,  # projected: the run is stopped before the end
             }
-            out |= wire_figures("naive", naive_wire, naive_wire.count)
-            out |= limit_figures("naive", naive_wire, skip_head=1.0, skip_tail=0.5)
+            out |= wire_figures("naive", used, used.count)
+            out |= limit_figures("naive", used, skip_head=1.0, skip_tail=0.5)
     return out
 
 
@@ -434,29 +443,30 @@ def drain(work: Path, days: float, towers: int, poll: float) -> Figures:
     sources, datasets, files, rows = site_layout(site)
     out: Figures = {"files": files, "rows": rows, "datasets": ", ".join(datasets)}
     with broker(work) as server, subscriber(server, "#") as wire:
-        config = agent_config(work, sources, datasets, server.port, limits=True)
-        config |= farm_section(site, datasets)
-        t0 = time.monotonic()
-        with running_agent(work, config) as agent:
-            state = agent.state
+        for prefix, window in AGENTS:
+            config = agent_config(work / prefix, sources, datasets, server.port, limits=True)
+            config |= farm_section(site, datasets)
+            t0 = time.monotonic()
+            with running_agent(work / prefix, config, window=window) as agent:
+                state = agent.state
 
-            def drained() -> bool:
-                n, published, quarantined = state.files_done()
-                return n == files and published + quarantined == rows
+                def drained(state: StateReader = state) -> bool:
+                    n, published, quarantined = state.files_done()
+                    return n == files and published + quarantined == rows
 
-            wait_until("every site file acknowledged", drained, 3600, agent.dead, 0.05)
-            took = time.monotonic() - t0
-            _n, published, quarantined = state.files_done()
-            agent_wire = wire.since(t0)
-            out |= {
-                "agent_seconds": took,
-                "agent_rows_per_s": rows / took,
-                "agent_rows_published": published,
-                "agent_rows_quarantined": quarantined,
-                "agent_peak_rss_mb": agent.peak_rss_mb(),
-            }
-            out |= wire_figures("agent", agent_wire, rows)
-            out |= limit_figures("agent", agent_wire, skip_head=0.0, skip_tail=0.0)
+                wait_until("every site file acknowledged", drained, 3600, agent.dead, 0.05)
+                took = time.monotonic() - t0
+                _n, published, quarantined = state.files_done()
+                out |= {
+                    f"{prefix}_seconds": took,
+                    f"{prefix}_rows_per_s": rows / took,
+                    f"{prefix}_rows_published": published,
+                    f"{prefix}_rows_quarantined": quarantined,
+                    f"{prefix}_peak_rss_mb": agent.peak_rss_mb(),
+                }
+            used = wire.since(t0, time.monotonic())
+            out |= wire_figures(prefix, used, rows)
+            out |= limit_figures(prefix, used, skip_head=0.0, skip_tail=0.0)
         t1 = time.monotonic()
         args = ["--folder", str(site), "--recursive"]
         with running_naive(server, NAIVE_TOPIC, args, poll=poll, limits=True) as naive:
