@@ -19,14 +19,33 @@ _STANDARD = frozenset(
 _SECRET_WORDS = ("password", "secret", "token", "key")
 
 
+def _masked(key: str, value: Any) -> Any:
+    """``value`` with the values of secret-looking keys replaced by ``***``, at any depth."""
+    if value and any(word in key.lower() for word in _SECRET_WORDS):
+        return "***"
+    if isinstance(value, dict):
+        return {k: _masked(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked("", v) for v in value]
+    return value
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in vars(record).items():
         if key in _STANDARD or key.startswith("_"):
             continue
-        secret = value and any(word in key.lower() for word in _SECRET_WORDS)
-        out[key] = "***" if secret else value
+        out[key] = _masked(key, value)
     return out
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {0x0A: "\\n", 0x0D: "\\r"}
+
+
+def _one_line(text: str) -> str:
+    """Control characters escaped: a file name from a share cannot start a forged log line
+    or send terminal escapes (the text format is read in terminals and by line-based tools)."""
+    return text.translate(_CONTROL)
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,8 +74,8 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """One readable line."""
         ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")[:-6]
-        extra = " ".join(f"{k}={v}" for k, v in _fields(record).items())
-        line = f"{ts}Z {record.levelname:<7} {record.name}: {record.getMessage()}"
+        extra = " ".join(f"{k}={_one_line(str(v))}" for k, v in _fields(record).items())
+        line = f"{ts}Z {record.levelname:<7} {record.name}: {_one_line(record.getMessage())}"
         if extra:
             line += f"  {extra}"
         if record.exc_info:
