@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.batcher import encode
@@ -30,12 +30,9 @@ from edge_agent.csvread.timestamps import (
 )
 from edge_agent.datasets.generic import RecordBuilder, RowError
 from tests.csvread import check_accounting, count_lines
+from tests.fuzz import fuzz_settings
 
-FUZZ = settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = fuzz_settings(150)
 
 PIECES = [
     *"abcxyz019.,;|\t\"' -+eE_",
@@ -240,7 +237,7 @@ def test_a_growing_file_read_in_passes_gives_the_complete_files_records(
     assert shape(seen) == shape(complete)
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz_settings(200)
 @given(st.binary(max_size=600), st.booleans(), st.sampled_from([256, 1_048_576]))
 def test_random_bytes(data: bytes, final: bool, max_line_bytes: int) -> None:
     ds = DatasetConfig.model_validate({"csv": {"maxLineBytes": max_line_bytes}})
@@ -256,7 +253,7 @@ def test_random_bytes(data: bytes, final: bool, max_line_bytes: int) -> None:
     type_all(builder, records)
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz_settings(300)
 @given(
     st.sampled_from(["iso", "epoch_s", "epoch_ms", "%d.%m.%y %H:%M:%S", "%Y-%m-%d %H:%M:%S%z"]),
     st.sampled_from(
@@ -296,7 +293,7 @@ NUMERIC_FORMATS = [
 ]
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz_settings(300)
 @given(
     st.sampled_from(NUMERIC_FORMATS),
     st.one_of(
@@ -332,7 +329,7 @@ def test_other_strptime_formats_are_left_to_strptime() -> None:
         assert _numeric_format(fmt) is None
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz_settings(300)
 @given(
     st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2100, 1, 1)),
     st.sampled_from(
