@@ -14,6 +14,8 @@ MAX_TOPIC_BYTES = 256
 MAX_TOPIC_SLASHES = 7
 _RULES_PREFIX = re.compile(r"^\$aws/rules/[^/]+/")
 _UNSAFE = re.compile(r"[+#/\x00]")
+# The MQTT spec's "SHOULD NOT" characters in topic names: C0 and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def sanitize_topic_value(value: str) -> str:
@@ -31,7 +33,17 @@ def check_topic(topic: str) -> str | None:
         return "wildcards '+' and '#' cannot be published to"
     if "\x00" in topic:
         return "NUL character in topic"
-    size = len(topic.encode("utf-8"))
+    if _CONTROL.search(topic):
+        return "control character (line break, tab, ...) in topic"
+    if topic.startswith("$") and not _RULES_PREFIX.match(topic):
+        return (
+            "topics starting with '$' are reserved by AWS IoT (device shadows, jobs, ...); "
+            "only $aws/rules/<rule>/... (Basic Ingest) may be published to"
+        )
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "not valid UTF-8 (a lone surrogate)"
     if size > MAX_TOPIC_BYTES:
         return f"{size} bytes, more than AWS IoT Core's {MAX_TOPIC_BYTES}"
     slashes = _RULES_PREFIX.sub("", topic).count("/")

@@ -79,11 +79,30 @@ def test_names_that_would_inject_topic_syntax_are_refused(where: str, bad: str) 
     assert any(p.startswith(expected) for p in paths), paths
 
 
-@pytest.mark.parametrize("template", ["dt/+/{dataset}", "dt/#", "dt/{thingName}/\x00", "/dt/x"])
-def test_templates_with_wildcards_or_nul_are_refused(template: str) -> None:
+@pytest.mark.parametrize(
+    "template",
+    [
+        "dt/+/{dataset}",
+        "dt/#",
+        "dt/{thingName}/\x00",
+        "/dt/x",
+        "dt/\x01x/{thingName}",
+        "dt/a\nb",
+        "dt/a\x9bb",
+        "dt/\ud800",
+        "$aws/things/{thingName}/shadow/update",
+        "$SYS/x",
+    ],
+)
+def test_unsafe_templates_are_refused(template: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(document("gw-01", "line1", "line1", template))
     assert [p.path for p in caught.value.problems] == ["datasets.line1.topic"]
+
+
+def test_basic_ingest_topics_are_accepted() -> None:
+    config = parse_config(document("gw-01", "line1", "line1", "$aws/rules/ingest/dt/{thingName}"))
+    assert rendered(config)[0] == "$aws/rules/ingest/dt/gw-01"
 
 
 def test_values_are_sanitized_when_rendered() -> None:
