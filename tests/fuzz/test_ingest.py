@@ -157,7 +157,9 @@ def comparable(out: Published, *, typed: bool, headerless: bool) -> object:
     else:
         records = list(out.records)
     quarantined = [(q["line"], q["raw"], q["reason"] if typed else None) for q in out.quarantined]
-    whole_file = sorted({q["reason"] for q in out.whole_file})
+    whole_file: object = sorted({q["reason"] for q in out.whole_file})
+    if headerless:
+        whole_file = bool(whole_file)  # the reason names the columns seen so far
     return records, quarantined, whole_file
 
 
