@@ -13,7 +13,12 @@ import random
 from collections.abc import Callable
 
 from edge_agent.aio import wait_event
-from edge_agent.errors import NotConnectedError, PublishError, PublishRejectedError
+from edge_agent.errors import (
+    NotConnectedError,
+    PublishError,
+    PublishRejectedError,
+    StorageFullError,
+)
 from edge_agent.publish.base import Publisher
 from edge_agent.publish.ratelimit import RateLimiter
 from edge_agent.state.outbox import Outbox, OutboxGauge, OutboxItem
@@ -148,31 +153,60 @@ class Dispatcher:
             self._progress.set()
             return
 
-    def _warn_transient(self, kind: str, reason: str) -> None:
-        """A publish failed for now (spooler full, connection lost): say so, once a minute."""
+    def _warn_transient(
+        self,
+        kind: str,
+        reason: str,
+        message: str = "publishing held back; batches stay in the outbox and are retried",
+    ) -> None:
+        """A publish (or the deletion of acknowledged batches) failed for now (spooler full,
+        connection lost, state disk full): say so, once a minute."""
         now = asyncio.get_running_loop().time()
         if now - self._last_warning.get(kind, -_WARN_EVERY_SECONDS) >= _WARN_EVERY_SECONDS:
             self._last_warning[kind] = now
             log.warning(
-                "publishing held back; batches stay in the outbox and are retried",
+                message,
                 extra={"kind": kind, "reason": reason, "failures": dict(self.stats.publish_errors)},
             )
 
     # ------------------------------------------------------------------ acknowledgements
 
     async def acknowledge(self) -> None:
-        """Delete acknowledged batches from the outbox, in groups."""
+        """Delete acknowledged batches from the outbox, in groups.
+
+        When the state disk is full even a deletion cannot be written: the acknowledgements
+        are kept and written later. Nothing is lost meanwhile; a crash before then only
+        re-sends those batches, with their batchId.
+        """
+        backoff = 0.5
         while True:
             await self._ack_event.wait()
-            await self.flush_acks()
+            try:
+                await self.flush_acks()
+            except StorageFullError as e:
+                self._warn_transient(
+                    "state-full",
+                    e.reason,
+                    "acknowledged batches cannot be deleted from the outbox (state disk full); "
+                    "retried until space is freed, nothing is lost",
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)  # space may come back any moment
+                self._ack_event.set()
+                continue
+            backoff = 0.5
 
     async def flush_acks(self) -> None:
-        """Delete what was acknowledged so far."""
+        """Delete what was acknowledged so far (kept for the next call if that fails)."""
         self._ack_event.clear()
         if not self._acked:
             return
         seqs, self._acked = self._acked, []
-        refs, freed, rows = await asyncio.to_thread(self.outbox.acknowledge, seqs)
+        try:
+            refs, freed, rows = await asyncio.to_thread(self.outbox.acknowledge, seqs)
+        except BaseException:
+            self._acked[:0] = seqs
+            raise
         self._handed.difference_update(seqs)
         self.gauge.remove(freed)
         self.stats.rows_acknowledged += rows
@@ -186,7 +220,15 @@ class Dispatcher:
         """Wait for every batch handed to a worker to be acknowledged or parked."""
         while True:
             self._progress.clear()
-            await self.flush_acks()
+            try:
+                await self.flush_acks()
+            except StorageFullError as e:
+                log.warning(
+                    "stopping with acknowledged batches not yet deleted (state disk full); "
+                    "they are sent again at the next start, with the same batchId",
+                    extra={"reason": e.reason, "batches": len(self._acked)},
+                )
+                return
             if self.in_flight <= 0:
                 return
             await self._progress.wait()
