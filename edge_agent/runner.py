@@ -33,6 +33,7 @@ log = logging.getLogger("edge_agent.runner")
 _MAX_DIRTY = 10_000  # more change hints than this: rescan instead of stat-ing each
 _ACCESS_RETRY_SECONDS = 60.0  # wrong password, missing share: retry slowly, never spin
 _ERROR_RETRY_SECONDS = 300.0  # an unexpected error on one file: retry it much later
+_FULL_RETRY_SECONDS = 5.0  # the state disk is full: look again soon, space may be back
 
 
 class SourceRunner:
@@ -143,7 +144,9 @@ class SourceRunner:
                     next_rescan = loop.time() + self.config.rescan_seconds
                     self.status.files_seen = len(listing)
                     self.status.last_scan = asyncio.get_running_loop().time()
-                    self._set_state("watching", "")
+                    if self.status.state != "paused":
+                        # The share answers again; a pause is the reading pass's to lift.
+                        self._set_state("watching", "")
                     backoff = 1.0
                 else:
                     paths = self._dirty | set(settler.to_confirm(now))
@@ -201,6 +204,15 @@ class SourceRunner:
         assert self._loop is not None, "a pass runs only while the runner runs"
         self._loop.call_soon_threadsafe(self._set_state, state, detail)
 
+    def _storage_full_detail(self, error: StorageFullError) -> str:
+        """What a paused source tells the operator: the cause, where, and the fix."""
+        state_dir = self.ingestor.settings.state_dir
+        return (
+            f"{error.reason} — free space on the disk that holds stateDir ({state_dir}), or "
+            f"move stateDir to a larger disk; reading resumes by itself within "
+            f"{_FULL_RETRY_SECONDS:.0f} s of space coming back, nothing is lost"
+        )
+
     def _set_state(self, state: str, detail: str) -> None:
         if (self.status.state, self.status.detail) != (state, detail):
             level = logging.INFO if state == "watching" else logging.ERROR
@@ -229,13 +241,19 @@ class SourceRunner:
             result = await asyncio.to_thread(self.ingestor.run, self.source, info)
         except FileNotFoundError:
             self.settler.forget(info.path)
+            if self.status.state == "paused":
+                self._set_state("watching", "")  # the file it waited with is gone
         except SourceAccessError as e:
             self.status.errors += 1
             self._set_state("access-denied", f"{e.reason} — {e.hint}")
             self._retry_at[info.path] = asyncio.get_running_loop().time() + _ACCESS_RETRY_SECONDS
+        except StorageFullError as e:
+            self.status.errors += 1
+            self._set_state("paused", self._storage_full_detail(e))
+            self._retry_at[info.path] = asyncio.get_running_loop().time() + _FULL_RETRY_SECONDS
         except TransientError as e:
             self.status.errors += 1
-            self._set_state("paused" if isinstance(e, StorageFullError) else "unavailable", str(e))
+            self._set_state("unavailable", str(e))
             self._retry_at[info.path] = asyncio.get_running_loop().time() + 5.0
         except Exception:
             # A bug or an unforeseen library error on one file: the file is left as it is (its
