@@ -37,6 +37,16 @@ def load_document(path: str | Path) -> dict[str, Any]:
         ) from None
     try:
         document = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "",
+                    f"{p} is nested too deeply to be a configuration",
+                    "check that every [ and { is closed",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -150,6 +160,11 @@ def explain(error: ValidationError, document: Any = None) -> list[ConfigProblem]
             hint = _suggest(loc)
         elif kind == "missing":
             message = "required key is missing"
+        elif message == "Keys should be strings" or (
+            kind == "string_type" and item["loc"][-1:] == ("[key]",)
+        ):
+            message = "keys are text"
+            hint = 'put the key in quotes, e.g. "1": ...'
         elif kind == "too_short" and any(
             len(other["loc"]) > len(item["loc"]) and other["loc"][: len(item["loc"])] == item["loc"]
             for other in error.errors(include_url=False)
@@ -206,14 +221,19 @@ _INTERNAL = re.compile(
 
 
 def _keys_only(loc: tuple[int | str, ...], document: Any) -> list[int | str]:
-    """The location without the names pydantic adds (keys found in ``document`` stay)."""
+    """The location without the names pydantic adds (keys found in ``document`` stay).
+
+    A key that is not text in the document (YAML ``1:``, ``null:``) is named as it is written
+    there, after a dot: ``datasets.1``, not ``datasets[1]``, which reads as a list position.
+    """
     out: list[int | str] = []
     node = document
     for part in loc:
-        inside = (isinstance(node, dict) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        )
-        if inside:
+        if isinstance(node, dict) and (key := _key_in(node, part)) is not _ABSENT:
+            node = node[key]
+            out.append(key if isinstance(key, str) else _written(key))
+            continue
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
         elif isinstance(part, str) and _INTERNAL.fullmatch(part):
             continue
@@ -221,6 +241,24 @@ def _keys_only(loc: tuple[int | str, ...], document: Any) -> list[int | str]:
             node = None
         out.append(part)
     return out
+
+
+_ABSENT = object()
+
+
+def _key_in(mapping: dict[Any, Any], part: int | str) -> Any:
+    """The key of ``mapping`` that pydantic's location ``part`` stands for, or _ABSENT."""
+    if part in mapping:
+        return part
+    return next((k for k in mapping if not isinstance(k, str) and str(k) == part), _ABSENT)
+
+
+def _written(key: Any) -> str:
+    """A non-text key as YAML/JSON writes it."""
+    try:
+        return json.dumps(key)
+    except TypeError:
+        return str(key)
 
 
 def _format_path(loc: list[int | str]) -> str:

@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.cli import EXIT_CONFIG, EXIT_OK, main
-from edge_agent.config.load import extract_configuration, parse_config
+from edge_agent.config.load import extract_configuration, load_config, parse_config
 from edge_agent.errors import ConfigError, ConfigProblem
 from tests.fuzz import fuzz_settings
 
@@ -91,7 +91,11 @@ documents = st.recursive(
     scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), inner, max_size=5),
+        st.dictionaries(
+            st.one_of(st.sampled_from(KEYS), st.text(max_size=6), st.integers(-2, 2), st.none()),
+            inner,
+            max_size=5,
+        ),
     ),
     max_leaves=25,
 )
@@ -133,7 +137,10 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
         if action == "delete":
             del node[key]
         elif action == "rename":
-            new = draw(st.sampled_from([key.lower(), key[:-1], key + "s", key.upper(), "x" + key]))
+            text = str(key)
+            new = draw(
+                st.sampled_from([text.lower(), text[:-1], text + "s", text.upper(), "x" + text])
+            )
             node[new] = node.pop(key)
         else:
             node[key] = draw(documents)
@@ -159,12 +166,13 @@ def resolves(document: Any, path: str) -> bool:
         key, end = json.JSONDecoder().raw_decode(path, 1)
         rest = path[end + 1 :].removeprefix(".")
         return key in document and resolves(document[key], rest)
-    for key in document:
-        if not isinstance(key, str) or not path.startswith(key):
+    for raw in document:
+        key = raw if isinstance(raw, str) else json.dumps(raw)  # YAML's 1: and null: keys
+        if not path.startswith(key):
             continue
         rest = path[len(key) :]
         if rest.startswith((".", "[")) or rest == "":  # noqa: SIM102 - one test per line
-            if resolves(document[key], rest.removeprefix(".")):
+            if resolves(document[raw], rest.removeprefix(".")):
                 return True
     return False
 
@@ -293,3 +301,41 @@ def test_a_tab_delimiter_in_yaml_is_accepted() -> None:
     document = copy.deepcopy(VALID)
     document["datasets"]["line1"]["csv"].update(yaml.safe_load('delimiter: "\\t"'))
     assert parse_config(document).datasets["line1"].csv.delimiter == "\t"
+
+
+yaml_text = st.one_of(
+    st.lists(st.sampled_from([*"ab1:-[]{}\n\t #&*!?|>'\",.%@`", "thingName", "sources", "  "])).map(
+        "".join
+    ),
+    st.integers(1, 3000).map(lambda n: "[" * n),
+    st.integers(1, 3000).map(lambda n: "a:\n" + "".join(" " * i + "b:\n" for i in range(n))),
+)
+
+
+@fuzz_settings(150)
+@given(yaml_text)
+def test_any_text_as_a_configuration_file_is_refused_with_config_error_only(text: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="edge-fuzz-") as tmp:
+        path = Path(tmp) / "agent.yaml"
+        path.write_text(text, encoding="utf-8")
+        problems: list[ConfigProblem] = []
+        try:
+            load_config(path)
+        except ConfigError as e:
+            problems = e.problems or [ConfigProblem("", "")]
+        assert all(p.message and "\n" not in str(p) for p in problems)
+
+
+def test_deep_nesting_and_keys_that_are_not_text() -> None:
+    with tempfile.TemporaryDirectory(prefix="edge-fuzz-") as tmp:
+        path = Path(tmp) / "agent.yaml"
+        path.write_text("[" * 5000, encoding="utf-8")
+        with pytest.raises(ConfigError, match="nested too deeply"):
+            load_config(path)
+    document = copy.deepcopy(VALID)
+    document["datasets"][1] = {}
+    document["sources"][0][None] = "x"
+    assert sorted(p.split(" — ")[0] for p in problems_of(document)) == [
+        "datasets.1: keys are text",
+        "sources[0].null: keys are text",
+    ]
