@@ -38,6 +38,10 @@ def ratio(agent: float, naive: float) -> str:
     if not naive or math.isnan(naive) or math.isnan(agent):
         return "—"
     r = agent / naive
+    if r == 0:
+        return "0"
+    if r < 0.1:
+        return f"1/{1 / r:,.0f}"
     return f"{r:,.2f}x" if r < 10 else f"{r:,.0f}x"
 
 
@@ -98,7 +102,7 @@ LATENCY: list[Row] = [
 WIRE: list[Row] = [
     ("MQTT messages", "messages", num),
     ("payload bytes per row", "bytes_per_row", num1),
-    ("topic bytes per row", "topic_bytes_per_row", num1),
+    ("topic bytes per row", "topic_bytes_per_row", lambda v: f"{v:,.2f}"),
 ]
 LIMITS: list[Row] = [
     ("max publishes in any 1 s window (limit 100)", "max_publishes_1s", num),
@@ -244,7 +248,9 @@ subscriber on `#` that records the arrival time and size of every message, then 
   one 1 s before the end, over the time between them.
 - **edge-agent, window limiter (e, f)**: the same agent started through `bench/agent_window.py`,
   which builds the publish limiter the way `RateLimiter.from_config` does: a sliding window of
-  1 s + 20 ms (margin for jitter) holding 100 publishes and 524,288 bytes. The agent as shipped
+  1 s + 20 ms (margin for jitter) holding 100 publishes and 524,288 bytes, with sends spaced
+  evenly (1/100 of the window, or the payload's share of the byte budget, after the previous
+  one) rather than in a burst at the start of each window. The agent as shipped
   builds `RateLimiter(maxPublishesPerSecond, maxBytesPerSecond)` in `edge_agent/agent.py`: two
   token buckets that start full with a burst of one second, so the first second after an idle
   spell lets through a second's burst plus a second's refill, up to twice each limit. Once

@@ -7,7 +7,9 @@ dropped, so the publisher paces itself: one bucket counts publishes, one counts 
 Token buckets with a burst of one second let up to twice the rate through in the first second
 after an idle spell (the saved-up burst plus the refill). ``RateLimiter.from_config`` therefore
 holds both limits over a sliding window instead (:class:`SlidingWindow`): never more than the
-rate's worth of publishes, or of bytes, in any one second as the broker counts them.
+rate's worth of publishes, or of bytes, in any one second, with sends spread evenly over the
+window rather than sent in a burst at its start (a burst arrives at the broker spread out by
+network and scheduling delays, into the next window; even spacing leaves a margin per send).
 """
 
 from __future__ import annotations
@@ -113,6 +115,10 @@ class SlidingWindow(_Paced):
     the two limits are checked together at one instant. ``None`` means no limit. An amount
     larger than ``max_amount`` on its own waits for an empty window and then goes alone (one
     payload cannot be split). Callers are served in arrival order.
+
+    Sends are also spaced: after a send of ``amount``, the next waits ``seconds / max_count``
+    or ``seconds * amount / max_amount``, the longer; so a window fills evenly, at the rate,
+    instead of all at its start.
     """
 
     def __init__(
@@ -135,6 +141,7 @@ class SlidingWindow(_Paced):
         self.seconds = seconds
         self._sent: collections.deque[tuple[float, float]] = collections.deque()
         self._amount = 0.0
+        self._next = float("-inf")  # the earliest time of the next send (spacing)
 
     def _fits(self, count: int, total: float, amount: float) -> bool:
         if count == 0:
@@ -146,14 +153,15 @@ class SlidingWindow(_Paced):
         """Seconds until one more send of ``amount`` fits (0: now); expired sends dropped."""
         while self._sent and self._sent[0][0] <= now - self.seconds:
             self._amount -= self._sent.popleft()[1]
+        spacing = self._next - now
         count, total = len(self._sent), self._amount
         if self._fits(count, total, amount):
-            return 0.0
+            return max(0.0, spacing)
         for at, sent in self._sent:  # oldest first: the wait ends when enough have left
             count -= 1
             total -= sent
             if self._fits(count, total, amount):
-                return at + self.seconds - now
+                return max(spacing, at + self.seconds - now)
         raise AssertionError("unreachable: an empty window always fits")
 
     async def acquire(self, amount: float = 1.0) -> None:
@@ -171,6 +179,10 @@ class SlidingWindow(_Paced):
                 await self._sleep(wait)
             self._sent.append((now, amount))
             self._amount += amount
+            gap = 0.0 if self.max_count is None else self.seconds / self.max_count
+            if self.max_amount is not None:
+                gap = max(gap, self.seconds * amount / self.max_amount)
+            self._next = now + gap
 
 
 class RateLimiter:

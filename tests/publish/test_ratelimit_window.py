@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -42,7 +43,9 @@ async def test_count_never_above_the_limit_in_any_window() -> None:
         await window.acquire(10)
         events.append((clock.now, 10.0))
     assert most_in_window(events, 1.0)[0] == 100
-    assert clock.now - 1000.0 == pytest.approx(3.0)  # 100 at 0, 1, 2 and 3 s: the rate, no less
+    assert clock.now - 1000.0 == pytest.approx(3.49)  # evenly spaced at the rate, no slower
+    gaps = {round(b[0] - a[0], 9) for a, b in itertools.pairwise(events)}
+    assert gaps == {0.01}  # no burst: one send every 1/100 s
 
 
 async def test_full_payloads_use_the_whole_byte_budget() -> None:
@@ -54,7 +57,7 @@ async def test_full_payloads_use_the_whole_byte_budget() -> None:
         events.append((clock.now, 131_072.0))
     count, amount = most_in_window(events, 1.0)
     assert (count, amount) == (4, 524_288)
-    assert clock.now - 1000.0 == pytest.approx(9.0)  # 4 per second: 100 % of the budget
+    assert clock.now - 1000.0 == pytest.approx(9.75)  # one every 0.25 s: 100 % of the budget
 
 
 async def test_amount_above_the_limit_goes_alone() -> None:
@@ -63,8 +66,8 @@ async def test_amount_above_the_limit_goes_alone() -> None:
     await window.acquire(300)
     await window.acquire(5000)  # waits for the 300 to leave the window, then goes alone
     assert clock.now == pytest.approx(1001.0)
-    await window.acquire(1)
-    assert clock.now == pytest.approx(1002.0)
+    await window.acquire(1)  # 5000 at 1000/s: the next send waits the 5 s it costs
+    assert clock.now == pytest.approx(1006.0)
 
 
 async def test_cancelled_wait_records_nothing() -> None:
@@ -87,6 +90,7 @@ async def test_cancelled_wait_records_nothing() -> None:
     clock.now += 1.0
     await window.acquire()  # the first left; the cancelled one was never counted
     assert sleeps == [1.0]
+    assert window._next == pytest.approx(clock.now + 1.0)  # spaced from the send, not the wait
 
 
 async def test_from_config_is_a_window_with_both_iot_core_limits() -> None:
