@@ -303,13 +303,10 @@ def test_a_tab_delimiter_in_yaml_is_accepted() -> None:
     assert parse_config(document).datasets["line1"].csv.delimiter == "\t"
 
 
-yaml_text = st.one_of(
-    st.lists(st.sampled_from([*"ab1:-[]{}\n\t #&*!?|>'\",.%@`", "thingName", "sources", "  "])).map(
-        "".join
-    ),
-    st.integers(1, 3000).map(lambda n: "[" * n),
-    st.integers(1, 3000).map(lambda n: "a:\n" + "".join(" " * i + "b:\n" for i in range(n))),
-)
+# (Deep nesting is slow to parse: test_deep_nesting_and_keys_that_are_not_text has it once.)
+yaml_text = st.lists(
+    st.sampled_from([*"ab1:-[]{}\n\t #&*!?|>'\",.%@`", "thingName", "sources", "  ", "- "])
+).map("".join)
 
 
 @fuzz_settings(150)
