@@ -249,7 +249,8 @@ class SourceRunner:
             self._retry_at[info.path] = asyncio.get_running_loop().time() + _ACCESS_RETRY_SECONDS
         except StorageFullError as e:
             self.status.errors += 1
-            self._set_state("paused", self._storage_full_detail(e))
+            if not self._thread_stop.is_set():  # else: a pass waiting for room, stopped
+                self._set_state("paused", self._storage_full_detail(e))
             self._retry_at[info.path] = asyncio.get_running_loop().time() + _FULL_RETRY_SECONDS
         except TransientError as e:
             self.status.errors += 1
