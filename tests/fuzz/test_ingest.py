@@ -191,6 +191,11 @@ def test_a_growing_log_read_in_passes_is_the_whole_file_read_once(
     # a later pass has not seen; the lines and the raw text never do.
     repeat = "2026-10-25" in case.data.decode("latin-1") or b"2\x000\x002\x006" in case.data
     headerless = case.dataset.csv.header_row is None
+    if headerless and once.state == "failed":
+        # Refused whole for columns the first rows lack: an early pass saw fewer rows, so
+        # it may have read some (test_headerless_width_drift); the file ends refused all the same.
+        assert results[-1].state == "failed"
+        return
     assert comparable(got, typed=not repeat, headerless=headerless) == comparable(
         expected, typed=not repeat, headerless=headerless
     )
