@@ -115,7 +115,7 @@ class SourceStatus:
             "filesWaiting": self._files_waiting,
             "currentFile": self._current_file,
             "lagSeconds": round(self.lag_seconds(now), 1),
-            "rowsPublished": self.rows_published,
+            "rowsQueued": self.rows_published,
             "rowsQuarantined": self.rows_quarantined,
             "rowsSkipped": self.rows_skipped,
             "rowsRead": self.rows_read,

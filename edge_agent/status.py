@@ -206,7 +206,7 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
         "lag",
         "outbox",
         "oldest",
-        "rows read",
+        "rows",
         "quarantined",
         "skipped",
     ]
@@ -252,11 +252,12 @@ def show_status(*, state_dir: str | None, config_path: str | None, as_json: bool
         )
         return 2
     except sqlite3.Error as e:
-        print(
-            f"cannot read the state database in {state_dir}: {e} — run status as a user who "
-            "can read that directory (the agent's user or root)",
-            file=sys.stderr,
+        hint = (
+            "the agent is still creating it: try again in a moment"
+            if "no such table" in str(e)
+            else "run status as a user who can read that directory (the agent's user or root)"
         )
+        print(f"cannot read the state database in {state_dir}: {e} — {hint}", file=sys.stderr)
         return 2
     print(json.dumps(data, indent=2) if as_json else render(data))
     return 0

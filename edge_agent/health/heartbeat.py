@@ -122,6 +122,7 @@ class Heartbeat:
         """Send one heartbeat now if connected; True if the broker acknowledged it."""
         if not is_connected(self.publisher):
             return False
+        self.monitor.sample()  # the heartbeat says what holds now, not a second ago
         from edge_agent.status import collect  # noqa: PLC0415 - status imports the CLI side
 
         try:

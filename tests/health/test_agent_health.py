@@ -9,6 +9,7 @@ import logging
 import re
 import signal
 import socket
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -136,9 +137,13 @@ async def test_healthz_names_a_source_that_stays_unreadable(
     )
     async with running_agent(config) as agent:
         port = await health_port(agent)
-        await until(lambda: healthz(port)[0] == 503, what="503 for the missing folder")
-        _, verdict = healthz(port)
-    assert [p for p in verdict["problems"] if p.startswith("source line1 unavailable for")], verdict
+
+        def source_problem() -> bool:
+            status, verdict = healthz(port)
+            problems = verdict["problems"]
+            return status == 503 and any(p.startswith("source line1 unavailable") for p in problems)
+
+        await until(source_problem, what="503 naming the missing folder")
 
 
 async def test_heartbeat_carries_the_counters_and_status_reads_a_running_agent(
@@ -158,7 +163,7 @@ async def test_heartbeat_carries_the_counters_and_status_reads_a_running_agent(
             beat = json.loads(payload)
             source = beat["sources"].get("line1", {})
             if beat["rowsPublished"] == 302 and beat["outbox"]["batches"] == 0:
-                return bool(source.get("rowsPublished") == 300)
+                return bool(source.get("rowsQueued") == 300)
         return False
 
     with mosquitto.subscriber(f"dt/edge-agent/{unique_thing}/status") as sub:
@@ -233,7 +238,16 @@ async def test_status_of_a_stopped_agent_shows_sources_files_and_outbox(
     state = tmp_path / "state"
     process.start()
     try:
-        await until(lambda: state.exists() and outbox_depth(state) >= 2, what="batches queued")
+
+        def queued() -> bool:
+            if not (state / "edge-agent.db").exists():
+                return False
+            try:
+                return outbox_depth(state) >= 2
+            except sqlite3.OperationalError:  # the agent is still creating the database
+                return False
+
+        await until(queued, what="batches queued")
         process.signal(signal.SIGTERM)
         assert process.wait(30) == 0, (tmp_path / "agent.log").read_text()
     finally:

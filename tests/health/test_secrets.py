@@ -62,7 +62,7 @@ async def test_no_password_in_metrics_heartbeat_or_status(
             shared = agent.stats.source("share1")
             await until(lambda: shared.rows_published == 1, timeout=20, what="share read")
             await sub.wait_for_async(
-                lambda m: any(json.loads(p)["sources"]["share1"]["rowsPublished"] for _, p in m)
+                lambda m: any(json.loads(p)["sources"]["share1"]["rowsQueued"] for _, p in m)
             )
             seen = [get(port, "/metrics")[1], get(port, "/healthz")[1]]
             seen += [payload for _, payload in sub.messages]
