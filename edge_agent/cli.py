@@ -43,7 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a configuration; exit 2 with every problem")
     check.add_argument("--config", metavar="PATH", required=True)
 
-    status = sub.add_parser("status", help="what the running or last agent did")
+    status = sub.add_parser(
+        "status",
+        help="what the running or last agent did: sources, files, lag, outbox, health "
+        "(read-only; see docs/operations.md)",
+    )
     status.add_argument("--state-dir", metavar="DIR", help="the agent's stateDir")
     status.add_argument("--config", metavar="PATH", help="take stateDir from this configuration")
     status.add_argument("--json", action="store_true", help="machine-readable output")

@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import sqlite3
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from tests.agent.support import (
     write_config,
     write_rows,
 )
-from tests.health.support import edge_agent_status, health_port, healthz, scrape
+from tests.health.support import edge_agent_status, get, health_port, healthz, scrape
 from tests.infra.mosquitto import Broker, BrokerFactory
 
 pytestmark = pytest.mark.infra
@@ -65,6 +66,8 @@ async def test_metrics_count_what_was_published_and_quarantined(
             await until(lambda: outbox_depth(tmp_path / "state") == 0, what="outbox empty")
             text, samples = scrape(port)
             status, verdict = healthz(port)
+    with pytest.raises(urllib.error.URLError):  # stopped with the agent: the port is free
+        get(port, "/healthz")
 
     published = sum(len(copies) for copies in records_by_line(messages).values())
     quarantined = len(records_by_line(messages, quarantine=True))
