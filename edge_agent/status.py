@@ -140,7 +140,8 @@ def liveness(live: dict[str, Any] | None, now: float) -> str:
         return f"stopped (last status {age(written)} ago)"
     if written > 3 * interval + 5:
         return f"not responding (pid {live.get('pid')}, last status {age(written)} ago)"
-    return f"running (pid {live.get('pid')}, up {age(now - float(live.get('started', now)))})"
+    up = age(now - float(live.get("started", now)))
+    return f"running (pid {live.get('pid')}, up {up}; figures below as of {age(written)} ago)"
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
