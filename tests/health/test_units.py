@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from edge_agent.errors import ConfigError
 from edge_agent.health.progress import ProgressTracker
 from edge_agent.publish.fake import FakePublisher
 from edge_agent.stats import SourceStatus
+from edge_agent.status import render
 
 
 def _config(tmp_path: Path, **health: Any) -> dict[str, Any]:
@@ -117,3 +121,44 @@ def test_lag_counts_from_the_first_waiting_file_until_caught_up() -> None:
     status.current_file = "b.csv"
     status.current_file = None
     assert status.lag_seconds() == 0.0
+
+
+def test_status_tells_running_not_responding_and_stopped_apart() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    now = 1_800_000_000.0
+    live = {
+        "pid": os.getpid(),
+        "started": now - 7200,
+        "updated": now - 10,
+        "statusIntervalSeconds": 30,
+        "publisherState": "disconnected",
+        "health": {
+            "healthy": False,
+            "problems": ["publisher mqtt://b:1883 disconnected for 300 s"],
+        },
+        "sources": {"line1": {"state": "unavailable", "detail": "folder missing", "lagSeconds": 0}},
+    }
+    data = {
+        "stateDir": "/state",
+        "live": live,
+        "sources": {},
+        "outbox": {
+            "batches": 0,
+            "rows": 0,
+            "bytes": 0,
+            "oldestAgeSeconds": None,
+            "failing": 0,
+            "errors": [],
+        },
+        "acknowledged": {"rows": 0, "batches": 0},
+        "failedFiles": [],
+    }
+    text = render(data, now)
+    assert "running (pid" in text and "up 2.0 h; figures below as of 10 s ago" in text
+    assert "health: UNHEALTHY" in text and "  - publisher mqtt://b:1883 disconnected" in text
+    assert "  line1: folder missing" in text
+    live["updated"] = now - 200  # more than three status intervals: the agent is stuck
+    assert f"not responding (pid {os.getpid()}, last status 3 min ago)" in render(data, now)
+    live["pid"] = gone.pid
+    assert "stopped (last status 3 min ago)" in render(data, now)
