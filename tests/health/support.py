@@ -33,7 +33,8 @@ def get(port: int, path: str) -> tuple[int, bytes]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as e:
-        return e.code, e.read()
+        with e:  # an error answer still holds the connection
+            return e.code, e.read()
 
 
 def scrape(port: int) -> tuple[str, Samples]:
