@@ -24,6 +24,8 @@ from edge_agent.aio import wait_event
 from edge_agent.config.models import AgentConfig, SourceConfig
 from edge_agent.dispatch import Dispatcher
 from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError
+from edge_agent.farm.service import CONTEXT_KINDS, Farm
+from edge_agent.farm.worker import FarmWorker
 from edge_agent.health import AgentHealth
 from edge_agent.ingest import FileIngestor, IngestSettings
 from edge_agent.publish.base import Publisher
@@ -130,6 +132,8 @@ class Agent:
         self.runners: dict[str, SourceRunner] = {}
         self.sources: dict[str, Source] = {}
         self.dispatcher: Dispatcher | None = None
+        self.farm: Farm | None = None
+        self.farm_worker: FarmWorker | None = None
         self._dbs: list[StateDB] = []
         self.started = asyncio.Event()
 
@@ -194,6 +198,18 @@ class Agent:
         def on_commit() -> None:
             loop.call_soon_threadsafe(dispatcher.wake)
 
+        if config.cea is not None:
+            self.farm = farm = Farm(config)
+            farm.load(self._db())
+            self.farm_worker = worker = FarmWorker(
+                config, farm.state, farm.enricher, self._db(), gauge, on_commit=on_commit
+            )
+
+            def on_farm_change() -> None:
+                loop.call_soon_threadsafe(worker.wake)
+
+            farm.on_change(on_farm_change)
+
         for source_config in config.sources:
             source = self._given_sources.get(source_config.name) or make_source(
                 source_config, self._read_secret
@@ -216,6 +232,7 @@ class Agent:
                 self._thread_stop,
                 on_commit=on_commit,
                 on_progress=self.health.progress_callback(loop, source_config.name),
+                farm=self.farm,
             )
             self.runners[source_config.name] = SourceRunner(
                 source,
@@ -269,6 +286,8 @@ class Agent:
                     background.append(tg.create_task(runner.watch(), name=f"watch-{name}"))
                     reading.append(tg.create_task(runner.discover(), name=f"discover-{name}"))
                     reading.append(tg.create_task(runner.ingest(), name=f"ingest-{name}"))
+                if self.farm_worker is not None:
+                    reading.append(tg.create_task(self._farm(self.farm_worker), name="farm"))
                 self.started.set()
                 tg.create_task(self._shutdown(reading, fetch, background), name="shutdown")
         finally:
@@ -291,6 +310,8 @@ class Agent:
         log.info("stopping: finishing the current batch and in-flight publishes")
         self._thread_stop.set()
         self._gauge.wake()
+        if self.farm_worker is not None:
+            self.farm_worker.wake()
         for runner in self.runners.values():
             runner.stop()
         dispatcher = self.dispatcher
@@ -325,6 +346,26 @@ class Agent:
                     await self.publisher.aclose()
             except TimeoutError:
                 log.warning("publisher did not close in time")
+
+    async def _farm(self, worker: FarmWorker) -> None:
+        """The farm worker, once the context sources have read what is already on disk."""
+        farm = self.farm
+        assert farm is not None
+        context = [
+            runner.idle
+            for name, runner in self.runners.items()
+            if self.config.datasets[self.config.source(name).dataset].kind in CONTEXT_KINDS
+        ]
+
+        async def caught_up() -> None:
+            await asyncio.gather(*(event.wait() for event in context))
+            farm.context_ready.set()
+
+        waiting = asyncio.ensure_future(caught_up())
+        try:
+            await worker.run(self._thread_stop)
+        finally:
+            waiting.cancel()
 
     def _close(self) -> None:
         for source in self.sources.values():

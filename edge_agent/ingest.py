@@ -301,11 +301,11 @@ class FileIngestor:
                 skipped += 1
             else:
                 try:
-                    built: dict[str, object] | None = builder.build(raw)
+                    built: dict[str, object] | bytes | None = builder.build(raw)
                     if hook is not None:
-                        assert built is not None
+                        assert isinstance(built, dict)
                         built = hook.take(built, raw.line)
-                    text = encode(built) if built is not None else None
+                    text = built if built is None or isinstance(built, bytes) else encode(built)
                     if text is not None:
                         data.check(text)
                 except (RowError, RecordTooLargeError, EncodeError) as e:

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from edge_agent.config.farm import CeaConfig
 from edge_agent.config.topics import TopicTemplate, check_topic
 
 # IoT Core's limits (notes/iot-core-limits.md); the defaults, and the ceilings we accept.
@@ -254,6 +255,7 @@ class CsvConfig(Model):
 
 
 DatasetKind = Literal["generic", "tower", "site", "automation", "seeding"]
+FARM_KINDS = frozenset({"tower", "site", "automation", "seeding"})
 
 
 class DatasetConfig(Model):
@@ -430,6 +432,7 @@ class AgentConfig(Model):
     outbox: OutboxConfig = OutboxConfig()
     logging: LoggingConfig = LoggingConfig()
     health: HealthConfig = HealthConfig()
+    cea: CeaConfig | None = None
     shutdown_timeout_seconds: PositiveSeconds = 10.0
     status_interval_seconds: PositiveSeconds = 30.0
 
@@ -480,6 +483,19 @@ class AgentConfig(Model):
                 if problem:
                     problems.append(f"datasets.{name}.topic: renders to {topic!r}: {problem}")
                     break
+            if dataset.kind in FARM_KINDS and self.cea is None:
+                problems.append(
+                    f"datasets.{name}.kind: {dataset.kind} data is fused on the farm's site — "
+                    "add a cea section with at least siteId (e.g. cea: {siteId: site-01})"
+                )
+        if self.cea is not None:
+            problems += self.cea.problems()
+            topic = TopicTemplate(self.cea.alerts_topic).render(
+                thingName=self.thing_name, dataset="alerts", kind="alert"
+            )
+            problem = check_topic(topic)
+            if problem:
+                problems.append(f"cea.alertsTopic: renders to {topic!r}: {problem}")
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -11,6 +11,7 @@ it, and an alert whose run no longer exists after a correction is withdrawn.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,6 @@ class Run:
     grow_id: str | None = None
     tray_id: str | None = None
     ended: bool = False
-    truncated: bool = False
 
     @property
     def seconds(self) -> float:
@@ -52,41 +52,47 @@ class StationReading:
     deviations: list[dict[str, Any]]
 
 
-def runs(readings: list[StationReading], *, truncated_start: bool) -> list[Run]:
-    """Every run in ``readings`` (event-time order). With ``truncated_start``, a run that
-    starts at the first reading may have started earlier and is marked ``truncated``."""
-    found: list[Run] = []
-    current: dict[str, Run] = {}
-    for index, reading in enumerate(readings):
-        deviating = {d["variable"]: d for d in reading.deviations}
-        for variable in [v for v in current if v not in deviating]:
-            ended = current.pop(variable)
-            ended.ended = True
-            found.append(ended)
-        for variable, deviation in deviating.items():
-            value = float(deviation["value"])
-            run = current.get(variable)
-            if run is None:
-                run = current[variable] = Run(
-                    variable,
-                    reading.ts,
-                    reading.ts,
-                    low=value,
-                    high=value,
-                    truncated=truncated_start and index == 0,
-                )
-            else:
-                run.last = reading.ts
-                run.readings += 1
-                run.low = min(run.low, value)
-                run.high = max(run.high, value)
-            if deviation["phase"] not in run.phases:
-                run.phases.append(deviation["phase"])
-            run.latest = deviation
-            run.grow_id = reading.grow_id
-            run.tray_id = reading.tray_id
-    found.extend(current.values())
-    return found
+class RunTracker:
+    """Runs of one station, fed its readings in event-time order; the open ones carry over to
+    the next feed (the farm worker keeps a tracker per station between steps)."""
+
+    __slots__ = ("last", "mark", "open")
+
+    def __init__(self) -> None:
+        self.open: dict[str, Run] = {}
+        self.last = -math.inf  # event time of the last reading fed
+        self.mark = 0  # the readings table's last rowid when the tracker last read it
+
+    def feed(self, readings: list[StationReading]) -> list[Run]:
+        """Feed readings (after ``last``, in order); returns the runs they ended."""
+        ended: list[Run] = []
+        current = self.open
+        for reading in readings:
+            deviating = {d["variable"]: d for d in reading.deviations}
+            if current:
+                for variable in [v for v in current if v not in deviating]:
+                    done = current.pop(variable)
+                    done.ended = True
+                    ended.append(done)
+            for variable, deviation in deviating.items():
+                value = float(deviation["value"])
+                run = current.get(variable)
+                if run is None:
+                    run = current[variable] = Run(
+                        variable, reading.ts, reading.ts, low=value, high=value
+                    )
+                else:
+                    run.last = reading.ts
+                    run.readings += 1
+                    run.low = min(run.low, value)
+                    run.high = max(run.high, value)
+                if deviation["phase"] not in run.phases:
+                    run.phases.append(deviation["phase"])
+                run.latest = deviation
+                run.grow_id = reading.grow_id
+                run.tray_id = reading.tray_id
+            self.last = reading.ts
+        return ended
 
 
 def alert_message(

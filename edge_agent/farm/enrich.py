@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.farm.recipes import RecipeBook, deviations
-from edge_agent.farm.records import TowerReading, iso
+from edge_agent.farm.records import TowerReading
 from edge_agent.farm.state import FarmState
 
 ENRICHMENT_FIELDS = (
@@ -63,15 +63,13 @@ class Enricher:
         if site is not None and ts - site[0] <= self.tolerance:
             site_ts, site_row = site
             site_field: dict[str, Any] | None = {
-                "ts": iso(site_ts),
+                "ts": site_row["ts"],
                 "ageSeconds": round(ts - site_ts),
                 **site_row,
             }
         else:
             site_field = None
-        automation_field = (
-            {"ts": iso(automation[0]), **automation[1]} if automation is not None else None
-        )
+        automation_field = automation[1] if automation is not None else None
         if cycle is not None:
             day: int | None = cycle.day(ts)
             phase = self.recipes.phase(tower_id, day)

@@ -18,6 +18,9 @@ from typing import Any, Protocol
 import orjson
 
 from edge_agent.batcher import encode
+from edge_agent.farm import chunks
+from edge_agent.farm.alerts import StationReading
+from edge_agent.farm.chunks import Entry
 from edge_agent.farm.enrich import Enricher
 from edge_agent.farm.records import (
     AutomationState,
@@ -33,8 +36,9 @@ from edge_agent.farm.timeline import mint_grow_id
 class PassHook(Protocol):
     """What the reading pass calls (see the module docstring)."""
 
-    def take(self, record: Record, line: int) -> Record | None:
-        """The record to publish, None when it is held; RowError to quarantine it."""
+    def take(self, record: Record, line: int) -> Record | bytes | None:
+        """The record to publish (or its JSON, when the hook had to encode it anyway), None
+        when it is held; RowError or EncodeError to quarantine it."""
         ...
 
     def discard(self, line: int) -> None:
@@ -58,7 +62,7 @@ class SiteHook:
         self._notify = notify
         self._pending: list[tuple[SiteReading, bytes, int]] = []
 
-    def take(self, record: Record, line: int) -> Record | None:
+    def take(self, record: Record, line: int) -> Record | bytes | None:
         reading = SiteReading.from_record(record)
         if reading.site_id == self._state.cea.site_id:
             self._pending.append((reading, encode(reading.values), line))
@@ -89,7 +93,7 @@ class AutomationHook:
         self._notify = notify
         self._pending: list[tuple[AutomationState, bytes, int]] = []
 
-    def take(self, record: Record, line: int) -> Record | None:
+    def take(self, record: Record, line: int) -> Record | bytes | None:
         state = AutomationState.from_record(record)
         self._pending.append((state, encode({"state": state.state, **state.values}), line))
         return record
@@ -119,7 +123,7 @@ class SeedingHook:
         self._notify = notify
         self._pending: list[tuple[SeedingEvent, int]] = []
 
-    def take(self, record: Record, line: int) -> Record | None:
+    def take(self, record: Record, line: int) -> Record | bytes | None:
         event = SeedingEvent.from_record(record)
         self._pending.append((event, line))
         if event.grow_id is not None:
@@ -169,52 +173,45 @@ class TowerHook:
         self._version = version
         self._units = units
         self._grace = grace_seconds
-        self._rows: list[tuple[Any, ...]] = []
-        self._stations: dict[tuple[str, str], list[float]] = {}
+        self._sent: dict[str, list[Entry]] = {}  # by tower
+        self._sent_keys: list[tuple[str, str]] = []  # (tower, station) of each entry, in order
+        self._held: list[tuple[Any, ...]] = []
+        self._last: tuple[str, int] | None = None  # ("sent" | "held", line) of the last take
         self._generation: int | None = None
         self._lines: list[int] = []
         self._first_commit = True
 
-    def take(self, record: Record, line: int) -> Record | None:
+    def take(self, record: Record, line: int) -> Record | bytes | None:
         reading = TowerReading.from_record(record)
-        stored = encode(record)  # first: a record JSON cannot carry is quarantined untouched
         if self._generation is None:
             self._generation = self._state.generation
         joined = self._enricher.join(record, reading)
-        now = time.time()
-        span = self._stations.get((reading.tower_id, reading.station_id))
-        if span is None:
-            self._stations[(reading.tower_id, reading.station_id)] = [reading.ts, reading.ts]
-        else:
-            span[0], span[1] = min(span[0], reading.ts), max(span[1], reading.ts)
         if not self._lines:
             self._lines = [line, line]
         self._lines[1] = line
         if joined.complete or self._grace <= 0:
             late = not joined.complete
             fields = joined.fields
-            self._rows.append(
-                (
-                    self._file_ref,
-                    self._version,
-                    line,
-                    reading.tower_id,
-                    reading.station_id,
-                    reading.tray_id,
-                    reading.ts,
-                    "sent",
-                    stored,
-                    joined.sig,
-                    orjson.dumps(fields["deviations"]) if fields["deviations"] else None,
-                    int(late),
-                    None,
-                    now,
-                )
-            )
             record.update(fields)
             record["late"] = late
-            return record
-        self._rows.append(
+            # Encoded once: the published record, and the copy kept for corrections.
+            text = encode(record)
+            entry = Entry(
+                line,
+                reading.ts,
+                reading.station_id,
+                reading.tray_id,
+                joined.sig,
+                fields["deviations"] or None,
+                0,
+                late,
+                text,
+            )
+            self._sent.setdefault(reading.tower_id, []).append(entry)
+            self._sent_keys.append((reading.tower_id, reading.station_id))
+            self._last = ("sent", line)
+            return text
+        self._held.append(
             (
                 self._file_ref,
                 self._version,
@@ -223,20 +220,22 @@ class TowerHook:
                 reading.station_id,
                 reading.tray_id,
                 reading.ts,
-                "held",
-                stored,
-                None,
-                None,
-                0,
-                now + self._grace,
-                now,
+                encode(record),
+                time.time() + self._grace,
             )
         )
+        self._last = ("held", line)
         return None
 
     def discard(self, line: int) -> None:
-        if self._rows and self._rows[-1][2] == line:
-            self._rows.pop()
+        if self._last is None or self._last[1] != line:
+            return
+        if self._last[0] == "held":
+            self._held.pop()
+        else:
+            tower, _station = self._sent_keys.pop()
+            self._sent[tower].pop()
+        self._last = None
 
     def write(self, conn: sqlite3.Connection) -> None:
         if self._first_commit:
@@ -244,27 +243,48 @@ class TowerHook:
                 "INSERT OR IGNORE INTO farm_files (file_ref, version, units) VALUES (?, ?, ?)",
                 (self._file_ref, self._version, orjson.dumps(self._units)),
             )
-        conn.executemany(
-            "INSERT OR REPLACE INTO farm_readings (file_ref, version, line, tower_id, station_id, "
-            "tray_id, ts, state, record, sig, deviations, late, hold_until, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            self._rows,
-        )
+        if self._held:
+            conn.executemany(
+                "INSERT OR REPLACE INTO farm_held (file_ref, version, line, tower_id, "
+                "station_id, tray_id, ts, record, hold_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self._held,
+            )
+        now = time.time()
+        for tower, entries in self._sent.items():
+            if entries:
+                chunks.insert(conn, (self._file_ref, self._version, tower), entries, now)
 
     def committed(self) -> None:
         self._first_commit = False
-        changes = [
-            Change("station", tower, station, span[0], span[1])
-            for (tower, station), span in self._stations.items()
+        sent = [
+            (tower, station, StationReading(e.ts, e.tray_id, e.grow_id(), e.deviations or []))
+            for (tower, station), e in zip(
+                self._sent_keys, _in_order(self._sent, self._sent_keys), strict=True
+            )
         ]
+        if sent:
+            self._state.readings_sent(sent)
         if self._generation is not None and self._generation != self._state.generation:
             # Context arrived while these readings were joined: look at them again.
             key = f"{self._file_ref}:{self._version}"
-            changes.append(Change("file", None, key, self._lines[0], self._lines[1]))
-        if changes:
-            self._state.readings_changed(changes)
+            self._state.readings_changed(
+                [Change("file", None, key, self._lines[0], self._lines[1])]
+            )
+        if sent or self._held or self._generation is not None:
             self._notify()
-        self._rows = []
-        self._stations = {}
+        self._sent = {}
+        self._sent_keys = []
+        self._held = []
+        self._last = None
         self._lines = []
         self._generation = None
+
+
+def _in_order(by_tower: dict[str, list[Entry]], keys: list[tuple[str, str]]) -> list[Entry]:
+    """The entries in the order they were taken (they are kept by tower)."""
+    positions = dict.fromkeys(by_tower, 0)
+    ordered = []
+    for tower, _station in keys:
+        ordered.append(by_tower[tower][positions[tower]])
+        positions[tower] += 1
+    return ordered

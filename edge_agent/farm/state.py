@@ -17,9 +17,12 @@ from typing import Any
 import orjson
 
 from edge_agent.config.farm import CeaConfig
-from edge_agent.farm.records import AutomationState, SeedingEvent, SiteReading
+from edge_agent.farm.alerts import StationReading
+from edge_agent.farm.records import AutomationState, SeedingEvent, SiteReading, iso
 from edge_agent.farm.timeline import DAY, Timeline, TrayCycles
 from edge_agent.state.db import StateDB
+
+SentReading = tuple[str, str, StationReading]  # tower, station, reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +30,8 @@ class Change:
     """Something changed in this event-time range: readings there may need another look.
 
     ``kind`` is ``site`` (context for every tower), ``automation`` (one tower), ``tray`` (one
-    tray's cycles: ``key`` is the tray) or ``station`` (readings of one station were published:
-    its alerts are evaluated again; ``key`` is the station).
+    tray's cycles: ``key`` is the tray) or ``file`` (readings of a file joined while context
+    arrived: ``key`` is ``file_ref:version``, the range is lines).
     """
 
     kind: str
@@ -49,7 +52,7 @@ class FarmState:
         self.automation: dict[str, Timeline] = {}
         self.cycles: dict[tuple[str, str], TrayCycles] = {}
         self._changes: list[Change] = []
-        self._listeners: list[Any] = []
+        self._sent: list[SentReading] = []
 
     # ------------------------------------------------------------------ loading
 
@@ -69,14 +72,17 @@ class FarmState:
                 (self.cea.site_id, horizon),
             )
             for row in site:
-                self.site.add(row["ts"], orjson.loads(row["data"]))
+                reading = SiteReading(row["ts"], self.cea.site_id, orjson.loads(row["data"]))
+                self.site.add(row["ts"], site_join_row(reading))
             automation = db.query(
                 "SELECT tower_id, ts, data FROM farm_automation WHERE ts >= "
                 "(SELECT COALESCE(MAX(ts), 0) FROM farm_automation) - ? ORDER BY ts",
                 (horizon,),
             )
             for row in automation:
-                self._automation(row["tower_id"]).add(row["ts"], orjson.loads(row["data"]))
+                data = orjson.loads(row["data"])
+                state = AutomationState(row["ts"], row["tower_id"], data.pop("state"), data)
+                self._automation(row["tower_id"]).add(row["ts"], automation_join_row(state))
 
     def _history_seconds(self) -> float:
         return self.cea.history_days * DAY
@@ -127,9 +133,20 @@ class FarmState:
         self._changes.append(change)
 
     def readings_changed(self, changes: Iterable[Change]) -> None:
-        """Readings were published or held (no context changed: the generation stays)."""
+        """Readings may need another look (no context changed: the generation stays)."""
         with self.lock:
             self._changes.extend(changes)
+
+    def readings_sent(self, readings: Iterable[SentReading]) -> None:
+        """Readings were published by a reading pass (their station's alerts go on)."""
+        with self.lock:
+            self._sent.extend(readings)
+
+    def take_sent(self) -> list[SentReading]:
+        """The readings published since the last call (for the farm worker)."""
+        with self.lock:
+            sent, self._sent = self._sent, []
+        return sent
 
     def take_changes(self) -> list[Change]:
         """The changes since the last call (for the farm worker)."""
@@ -152,10 +169,11 @@ class FarmState:
 
 
 def site_join_row(reading: SiteReading) -> dict[str, Any]:
-    """What a tower record carries of a site reading (besides ``ts`` and ``ageSeconds``)."""
-    return {"siteId": reading.site_id, **reading.values}
+    """What a tower record carries of a site reading (``ageSeconds`` is added per reading)."""
+    return {"ts": iso(reading.ts), "siteId": reading.site_id, **reading.values}
 
 
 def automation_join_row(state: AutomationState) -> dict[str, Any]:
-    """What a tower record carries of the automation state (besides ``ts``)."""
-    return {"state": state.state, **{k: v for k, v in state.values.items() if k != "state"}}
+    """What a tower record carries of the automation state in force."""
+    values = {k: v for k, v in state.values.items() if k != "state"}
+    return {"ts": iso(state.ts), "state": state.state, **values}

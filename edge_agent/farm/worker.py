@@ -7,8 +7,9 @@ One task of the agent's TaskGroup; each step runs in a thread on its own databas
    read after the tower file) are published again as corrections: the same source path and
    line, ``revision`` counting up, the full joins;
 3. the alerts of every station whose readings changed are evaluated again.
-Each step is one transaction (outbox rows in, reading states updated), so a crash repeats
-nothing and loses nothing: a held reading stays held until a step commits its release.
+Each step is one transaction (outbox rows in, held rows out, kept readings updated), so a
+crash repeats nothing and loses nothing: a held reading stays held until a step commits its
+release.
 """
 
 from __future__ import annotations
@@ -28,17 +29,13 @@ from edge_agent.aio import wait_event
 from edge_agent.batcher import BatchBuilder, Envelope, encode
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.topics import TopicTemplate
-from edge_agent.farm.alerts import (
-    Run,
-    StationReading,
-    alert_message,
-    restored,
-    runs,
-    stored,
-)
+from edge_agent.farm import chunks
+from edge_agent.farm.alerts import StationReading
+from edge_agent.farm.chunks import Chunk, Entry
 from edge_agent.farm.enrich import Enricher, Joined
 from edge_agent.farm.records import TowerReading
 from edge_agent.farm.state import Change, FarmState
+from edge_agent.farm.station_alerts import StationAlerts
 from edge_agent.publish.base import LOCAL_TOPIC_PREFIX
 from edge_agent.state.db import StateDB
 from edge_agent.state.ledger import Batch, make_batch_id
@@ -48,15 +45,14 @@ log = logging.getLogger("edge_agent.farm")
 
 STEP_SECONDS = 1.0
 HELD_PER_STEP = 5_000
-ALERT_LOOKBACK = 24 * 3600.0
 PRUNE_EVERY = 600.0
-MAX_READINGS_KEPT = 250_000  # published readings kept for corrections and alerts, at most
-_COLUMNS = "file_ref, version, line, tower_id, station_id, tray_id, ts, record, sig, revision, late"
+MAX_CHUNKS_KEPT = 2_000  # published readings kept for corrections: ~1 M readings at most
+Key = tuple[str, str]
 
 
 @dataclass(slots=True)
 class _Out:
-    """A reading to publish in this step."""
+    """A reading to publish in this step: released (``chunk`` None) or corrected."""
 
     file_ref: int
     version: int
@@ -66,16 +62,15 @@ class _Out:
     joined: Joined
     late: bool
     revision: int
+    chunk: Chunk | None = None
+    entry: Entry | None = None
 
 
 @dataclass(slots=True)
 class _Step:
     out: list[_Out] = field(default_factory=list)
-    stations: dict[tuple[str, str], float] = field(default_factory=dict)
-
-    def touch(self, tower_id: str, station_id: str, ts: float) -> None:
-        key = (tower_id, station_id)
-        self.stations[key] = min(ts, self.stations.get(key, ts))
+    released: dict[Key, list[StationReading]] = field(default_factory=dict)
+    corrected: set[Key] = field(default_factory=set)
 
 
 class FarmWorker:
@@ -121,6 +116,7 @@ class FarmWorker:
         if config.publish.target == "greengrass":
             local = config.publish.greengrass.local_alerts_topic
             self._alert_topics.append(LOCAL_TOPIC_PREFIX + local)
+        self.alerts = StationAlerts(db, enricher.recipes, config.thing_name)
         self.stats = {"released": 0, "late": 0, "corrections": 0, "alerts": 0}
 
     # ------------------------------------------------------------------ async side
@@ -146,164 +142,197 @@ class FarmWorker:
         files the sources have not read again yet."""
         until = time.time() + self.cea.grace_seconds
         with self.db.transaction() as conn:
-            conn.execute(
-                "UPDATE farm_readings SET hold_until = ? WHERE state = 'held' AND hold_until < ?",
-                (until, until),
-            )
+            conn.execute("UPDATE farm_held SET hold_until = ? WHERE hold_until < ?", (until, until))
 
     # ------------------------------------------------------------------ one step
 
     def step(self, now: float | None = None) -> int:
-        """Release, correct and evaluate alerts once; returns how many messages went out."""
+        """Release, correct and evaluate alerts once; returns how much happened."""
         with self._lock:
             now = time.time() if now is None else now
             work = _Step()
             changes = self.state.take_changes()
+            sent = self.state.take_sent()
+            for tower_id, station_id, reading in sent:
+                self.alerts.add((tower_id, station_id), [reading])
             if not self.gauge.full:
                 self._release(work, now)
-            self._correct(work, changes, now)
-            for change in changes:
-                if change.kind == "station" and change.tower_id and change.key:
-                    work.touch(change.tower_id, change.key, change.start)
+            self._correct(work, changes)
             if work.out:
-                self._publish(work.out, now)
-            alerts = self._alerts(work.stations) if work.stations else 0
+                self._publish(work, now)
+            for key, readings in work.released.items():
+                self.alerts.add(key, readings)
+            for key in work.corrected:
+                self.alerts.forget(key)
+            alerts = self._alerts()
             if now - self._last_prune > PRUNE_EVERY:
                 self._prune(now)
-            return len(work.out) + alerts + len(changes)
+            return len(work.out) + alerts + len(changes) + len(sent)
 
     def _release(self, work: _Step, now: float) -> None:
         rows = self.db.query(
-            f"SELECT {_COLUMNS}, hold_until FROM farm_readings WHERE state = 'held' "
-            "ORDER BY ts LIMIT ?",
+            "SELECT file_ref, version, line, tower_id, station_id, tray_id, ts, record, "
+            "hold_until FROM farm_held ORDER BY ts LIMIT ?",
             (HELD_PER_STEP,),
         )
         grace = self.cea.grace_seconds
         for row in rows:
-            reading, record = _reading(row)
+            reading = TowerReading(row["ts"], row["tower_id"], row["station_id"], row["tray_id"])
+            record = orjson.loads(row["record"])
             joined = self.enricher.join(record, reading)
-            hold_until = row["hold_until"] or 0.0
+            hold_until = row["hold_until"]
             # A wall clock set back (an hour, say) must not hold readings for that long.
             expired = now >= hold_until or now < hold_until - grace - 60
             if joined.complete or expired:
                 late = not joined.complete
-                work.out.append(
-                    _Out(
-                        row["file_ref"],
-                        row["version"],
-                        row["line"],
-                        reading,
-                        record,
-                        joined,
-                        late,
-                        0,
-                    )
-                )
-                work.touch(reading.tower_id, reading.station_id, reading.ts)
+                key = (row["file_ref"], row["version"], row["line"])
+                work.out.append(_Out(*key, reading, record, joined, late, 0))
                 self.stats["late" if late else "released"] += 1
 
-    def _correct(self, work: _Step, changes: Iterable[Change], now: float) -> None:
-        queries = self._correction_queries(changes)
+    def _correct(self, work: _Step, changes: Iterable[Change]) -> None:
+        selections = self._selections(changes)
         if self._recheck_all:
             # At start: changes noted in memory before a crash are gone; look at everything.
             self._recheck_all = False
-            queries.append(("state = 'sent'", ()))
-            for row in self.db.query(
-                "SELECT tower_id, station_id, MIN(ts) AS ts FROM farm_readings "
-                "WHERE state = 'sent' GROUP BY tower_id, station_id"
-            ):
-                work.touch(row["tower_id"], row["station_id"], row["ts"] + ALERT_LOOKBACK)
-        seen = {(o.file_ref, o.version, o.line) for o in work.out}
-        for where, params in queries:
-            rows = self.db.query(f"SELECT {_COLUMNS} FROM farm_readings WHERE {where}", params)
-            for row in rows:
-                key = (row["file_ref"], row["version"], row["line"])
-                if key in seen:
-                    continue
-                reading, record = _reading(row)
-                joined = self.enricher.join(record, reading)
-                if joined.sig == row["sig"]:
-                    continue
-                seen.add(key)
-                late = bool(row["late"]) and not joined.complete
-                work.out.append(_Out(*key, reading, record, joined, late, int(row["revision"]) + 1))
-                work.touch(reading.tower_id, reading.station_id, reading.ts)
-                self.stats["corrections"] += 1
+            selections.append(("1", (), lambda e: True))
+            for row in self.db.query("SELECT DISTINCT tower_id FROM farm_chunks"):
+                for station in self._stations_of(row["tower_id"]):
+                    work.corrected.add((row["tower_id"], station))
+        seen: set[tuple[int, int, int]] = {(o.file_ref, o.version, o.line) for o in work.out}
+        loaded: dict[int, Chunk] = {}
+        for where, params, wanted in selections:
+            for found in chunks.load(self.db, where, params):
+                chunk = loaded.setdefault(found.id, found)
+                for entry in chunk.entries:
+                    key = (chunk.file_ref, chunk.version, entry.line)
+                    if key in seen or not wanted(entry):
+                        continue
+                    reading = TowerReading(
+                        entry.ts, chunk.tower_id, entry.station_id, entry.tray_id
+                    )
+                    record = entry.record
+                    joined = self.enricher.join(record, reading)
+                    if joined.sig == entry.sig:
+                        continue
+                    seen.add(key)
+                    late = entry.late and not joined.complete
+                    work.out.append(
+                        _Out(*key, reading, record, joined, late, entry.revision + 1, chunk, entry)
+                    )
+                    work.corrected.add((chunk.tower_id, entry.station_id))
+                    self.stats["corrections"] += 1
 
-    def _correction_queries(self, changes: Iterable[Change]) -> list[tuple[str, tuple[Any, ...]]]:
+    def _stations_of(self, tower_id: str) -> set[str]:
+        return {
+            e.station_id
+            for chunk in chunks.load(self.db, "tower_id = ?", (tower_id,))
+            for e in chunk.entries
+        }
+
+    def _selections(
+        self, changes: Iterable[Change]
+    ) -> list[tuple[str, tuple[Any, ...], Callable[[Entry], bool]]]:
+        """Which kept chunks, and which of their readings, a set of changes may affect."""
         spans: dict[tuple[str, str | None, str | None], list[float]] = {}
         for change in changes:
-            if change.kind == "station":
-                continue
             key = (change.kind, change.tower_id, change.key)
             span = spans.get(key)
             if span is None:
                 spans[key] = [change.start, change.end]
             else:
                 span[0], span[1] = min(span[0], change.start), max(span[1], change.end)
-        queries: list[tuple[str, tuple[Any, ...]]] = []
-        sent = "state = 'sent' AND "
+        found: list[tuple[str, tuple[Any, ...], Callable[[Entry], bool]]] = []
         for (kind, tower_id, target), (start, end) in spans.items():
+
+            def within(e: Entry, start: float = start, end: float = end) -> bool:
+                return start <= e.ts <= end
+
             if kind == "site":
-                queries.append((sent + "ts BETWEEN ? AND ?", (start, end)))
+                found.append(("ts_max >= ? AND ts_min <= ?", (start, end), within))
             elif kind == "automation":
-                queries.append(
-                    (sent + "tower_id = ? AND ts BETWEEN ? AND ?", (tower_id, start, end))
+                found.append(
+                    ("tower_id = ? AND ts_max >= ? AND ts_min <= ?", (tower_id, start, end), within)
                 )
             elif kind == "tray":
-                queries.append(
-                    (sent + "tower_id = ? AND tray_id = ? AND ts >= ?", (tower_id, target, start))
-                )
+
+                def on_tray(e: Entry, start: float = start, tray: str | None = target) -> bool:
+                    return e.tray_id == tray and e.ts >= start
+
+                found.append(("tower_id = ? AND ts_max >= ?", (tower_id, start), on_tray))
             elif kind == "file" and target is not None:
                 file_ref, version = (int(part) for part in target.split(":"))
-                queries.append(
+
+                def in_lines(e: Entry, first: int = int(start), last: int = int(end)) -> bool:
+                    return first <= e.line <= last
+
+                found.append(
                     (
-                        sent + "file_ref = ? AND version = ? AND line BETWEEN ? AND ?",
+                        "file_ref = ? AND version = ? AND last_line >= ? AND first_line <= ?",
                         (file_ref, version, int(start), int(end)),
+                        in_lines,
                     )
                 )
-        return queries
+        return found
 
     # ------------------------------------------------------------------ publishing
 
-    def _publish(self, out: list[_Out], now: float) -> None:
+    def _publish(self, work: _Step, now: float) -> None:
         ingested_at = _iso_now(now)
         groups: dict[tuple[int, int], list[_Out]] = {}
-        for item in out:
+        for item in work.out:
             groups.setdefault((item.file_ref, item.version), []).append(item)
         batches: list[tuple[Batch, int]] = []
-        updates: list[tuple[Any, ...]] = []
+        new_chunks: list[tuple[int, int, str, list[Entry]]] = []
+        released: list[tuple[int, int, int]] = []
+        rewritten: dict[int, Chunk] = {}
         for (file_ref, version), items in groups.items():
             envelope = self._envelope(file_ref, version)
             items.sort(key=lambda o: o.line)
-            for batch in _batches(
-                envelope, items, self.config.publish.max_payload_bytes, ingested_at
-            ):
-                batches.append((batch, file_ref))
-            for item in items:
+            texts = _texts(items)
+            max_bytes = self.config.publish.max_payload_bytes
+            built = _batches(envelope, items, texts, max_bytes, ingested_at)
+            batches += [(batch, file_ref) for batch in built]
+            by_tower: dict[str, list[Entry]] = {}
+            for item, text in zip(items, texts, strict=True):
                 fields = item.joined.fields
-                updates.append(
-                    (
-                        item.joined.sig,
-                        orjson.dumps(fields["deviations"]) if fields["deviations"] else None,
-                        int(item.late),
-                        item.revision,
-                        now,
-                        file_ref,
-                        version,
-                        item.line,
-                    )
+                entry = Entry(
+                    item.line,
+                    item.reading.ts,
+                    item.reading.station_id,
+                    item.reading.tray_id,
+                    item.joined.sig,
+                    fields["deviations"] or None,
+                    item.revision,
+                    item.late,
+                    text,
                 )
+                if item.chunk is None:
+                    by_tower.setdefault(item.reading.tower_id, []).append(entry)
+                    released.append((file_ref, version, item.line))
+                    work.released.setdefault(
+                        (item.reading.tower_id, item.reading.station_id), []
+                    ).append(
+                        StationReading(
+                            entry.ts, entry.tray_id, entry.grow_id(), entry.deviations or []
+                        )
+                    )
+                else:
+                    assert item.entry is not None
+                    position = item.chunk.entries.index(item.entry)
+                    item.chunk.entries[position] = entry
+                    rewritten[item.chunk.id] = item.chunk
+            new_chunks += [(file_ref, version, tower, e) for tower, e in by_tower.items()]
         added = 0
         with self.db.transaction() as conn:
             for batch, file_ref in batches:
                 added += _insert(conn, batch, file_ref, now)
             conn.executemany(
-                "UPDATE farm_readings SET state = 'sent', sig = ?, deviations = ?, late = ?, "
-                "revision = ?, hold_until = NULL, updated = ? "
-                "WHERE file_ref = ? AND version = ? AND line = ?",
-                updates,
+                "DELETE FROM farm_held WHERE file_ref = ? AND version = ? AND line = ?", released
             )
+            for file_ref, version, tower, entries in new_chunks:
+                chunks.insert(conn, (file_ref, version, tower), entries, now)
+            for chunk in rewritten.values():
+                chunks.rewrite(conn, chunk, now)
         self.gauge.add(added)
         self.on_commit()
 
@@ -330,11 +359,13 @@ class FarmWorker:
 
     # ------------------------------------------------------------------ alerts
 
-    def _alerts(self, stations: dict[tuple[str, str], float]) -> int:
+    def _alerts(self) -> int:
         messages: list[dict[str, Any]] = []
         writes: list[tuple[str, tuple[Any, ...]]] = []
-        for (tower_id, station_id), start in stations.items():
-            self._station_alerts(tower_id, station_id, start - ALERT_LOOKBACK, messages, writes)
+        for key in self.alerts.stations():
+            found, changes = self.alerts.evaluate(key)
+            messages += found
+            writes += changes
         if not messages and not writes:
             return 0
         now = time.time()
@@ -363,122 +394,6 @@ class FarmWorker:
             )
         return len(messages)
 
-    def _station_alerts(
-        self,
-        tower_id: str,
-        station_id: str,
-        window: float,
-        messages: list[dict[str, Any]],
-        writes: list[tuple[str, tuple[Any, ...]]],
-    ) -> None:
-        rows = self.db.query(
-            "SELECT ts, tray_id, sig, deviations FROM farm_readings WHERE tower_id = ? AND "
-            "station_id = ? AND state = 'sent' AND ts >= ? ORDER BY ts, file_ref, line",
-            (tower_id, station_id, window),
-        )
-        held = self.db.query(
-            "SELECT MIN(ts) AS ts FROM farm_readings WHERE tower_id = ? AND station_id = ? "
-            "AND state = 'held'",
-            (tower_id, station_id),
-        )[0]["ts"]
-        if held is not None:
-            # Readings from the first held one on wait for it: runs are judged on the readings
-            # in order, not on those that happen to be out first (a release re-evaluates).
-            rows = [r for r in rows if r["ts"] < held]
-        if not rows:
-            return
-        earlier = self.db.query(
-            "SELECT 1 FROM farm_readings WHERE tower_id = ? AND station_id = ? AND state = 'sent' "
-            "AND ts < ? LIMIT 1",
-            (tower_id, station_id, window),
-        )
-        readings = [
-            StationReading(
-                r["ts"],
-                r["tray_id"],
-                (r["sig"] or "").split("|", 1)[0] or None,
-                orjson.loads(r["deviations"]) if r["deviations"] else [],
-            )
-            for r in rows
-        ]
-        first_ts = readings[0].ts
-        minimum = self.enricher.recipes.min_deviation_seconds(tower_id)
-        computed = {
-            (run.variable, run.since): run
-            for run in runs(readings, truncated_start=bool(earlier))
-            if run.seconds >= minimum or run.truncated
-        }
-        known = {
-            (r["variable"], r["since"]): (r["state"], restored(r["data"]))
-            for r in self.db.query(
-                "SELECT variable, since, state, data FROM farm_alerts WHERE tower_id = ? AND "
-                "station_id = ? AND (since >= ? OR state = 'open')",
-                (tower_id, station_id, first_ts),
-            )
-        }
-
-        def emit(run: Run, event: str, reason: str = "") -> None:
-            messages.append(
-                alert_message(
-                    run,
-                    event,
-                    thing_name=self.config.thing_name,
-                    tower_id=tower_id,
-                    station_id=station_id,
-                    reason=reason,
-                )
-            )
-
-        def keep(run: Run, state: str) -> None:
-            writes.append(
-                (
-                    "INSERT OR REPLACE INTO farm_alerts (tower_id, station_id, variable, since, "
-                    "until, state, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (tower_id, station_id, run.variable, run.since, run.last, state, stored(run)),
-                )
-            )
-
-        for key, run in computed.items():
-            if run.truncated:
-                # Started before the window: continue the open alert it belongs to, if any.
-                older = [
-                    (k, r)
-                    for k, (s, r) in known.items()
-                    if k[0] == run.variable and s == "open" and k[1] < first_ts
-                ]
-                if older and run.ended:
-                    (_old_key, old), *_ = older
-                    old.last, old.readings = run.last, old.readings + run.readings
-                    old.latest, old.grow_id, old.tray_id = run.latest, run.grow_id, run.tray_id
-                    emit(old, "close")
-                    keep(old, "closed")
-                continue
-            state = "closed" if run.ended else "open"
-            previous = known.get(key)
-            if previous is None:
-                emit(run, "open")
-                if run.ended:
-                    emit(run, "close")
-            elif previous[0] == "open" and run.ended:
-                emit(run, "close")
-            elif previous[0] == "closed" and not run.ended:
-                emit(run, "open", "reopened: readings that ended it were corrected")
-            elif previous[0] == "closed" and previous[1].last != run.last:
-                emit(run, "close", "revised: corrected readings moved its end")
-            if previous is None or previous[0] != state or stored(previous[1]) != stored(run):
-                keep(run, state)
-        for key, (_state, run) in known.items():
-            if key[1] < first_ts or key in computed:
-                continue
-            emit(run, "withdraw", "the readings it was based on were corrected")
-            writes.append(
-                (
-                    "DELETE FROM farm_alerts WHERE tower_id = ? AND station_id = ? AND "
-                    "variable = ? AND since = ?",
-                    (tower_id, station_id, key[0], key[1]),
-                )
-            )
-
     # ------------------------------------------------------------------ housekeeping
 
     def _prune(self, now: float) -> None:
@@ -487,13 +402,11 @@ class FarmWorker:
         window = self.cea.correction_window_hours * 3600
         history = self.cea.history_days * 86_400
         with self.db.transaction() as conn:
+            conn.execute("DELETE FROM farm_chunks WHERE updated < ?", (now - window,))
             conn.execute(
-                "DELETE FROM farm_readings WHERE state = 'sent' AND updated < ?", (now - window,)
-            )
-            conn.execute(
-                "DELETE FROM farm_readings WHERE state = 'sent' AND ts < (SELECT ts FROM "
-                "farm_readings WHERE state = 'sent' ORDER BY ts DESC LIMIT 1 OFFSET ?)",
-                (MAX_READINGS_KEPT,),
+                "DELETE FROM farm_chunks WHERE id <= (SELECT id FROM farm_chunks "
+                "ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (MAX_CHUNKS_KEPT,),
             )
             for table in ("farm_site", "farm_automation"):
                 conn.execute(
@@ -502,30 +415,33 @@ class FarmWorker:
                 )
             conn.execute(
                 "DELETE FROM farm_alerts WHERE state = 'closed' AND until < "
-                "(SELECT COALESCE(MAX(ts), 0) FROM farm_readings) - ?",
+                "(SELECT COALESCE(MAX(ts_max), 0) FROM farm_chunks) - ?",
                 (history,),
             )
 
 
-def _reading(row: Any) -> tuple[TowerReading, dict[str, Any]]:
-    record = orjson.loads(row["record"])
-    return TowerReading(row["ts"], row["tower_id"], row["station_id"], row["tray_id"]), record
+def _texts(items: list[_Out]) -> list[bytes]:
+    """Each reading's record as published: as read, its joins now, late, revision."""
+    texts = []
+    for item in items:
+        record = dict(item.record)
+        record.pop("revision", None)
+        record.update(item.joined.fields)
+        record["late"] = item.late
+        if item.revision:
+            record["revision"] = item.revision
+        texts.append(encode(record))
+    return texts
 
 
 def _batches(
-    envelope: Envelope, items: list[_Out], max_bytes: int, ingested_at: str
+    envelope: Envelope, items: list[_Out], texts: list[bytes], max_bytes: int, ingested_at: str
 ) -> list[Batch]:
     """Payload-sized batches of one file's readings; each batch id is unique: a reading is
     released once, and each correction of it has a higher revision."""
     done: list[Batch] = []
     builder: BatchBuilder | None = None
-    for item in items:
-        record = dict(item.record)
-        record.update(item.joined.fields)
-        record["late"] = item.late
-        if item.revision:
-            record["revision"] = item.revision
-        text = encode(record)
+    for item, text in zip(items, texts, strict=True):
         if builder is not None and not builder.fits(text):
             batch = builder.take()
             assert batch is not None

@@ -88,9 +88,9 @@ CREATE TABLE IF NOT EXISTS farm_automation (
     data BLOB NOT NULL,
     PRIMARY KEY (tower_id, ts)
 );
--- Tower readings: held (waiting for context, not in the outbox yet) or sent (kept for the
--- correction window, so context that arrives late can correct them).
-CREATE TABLE IF NOT EXISTS farm_readings (
+-- Tower readings held for their context (not in the outbox yet); the farm worker publishes
+-- them and moves them to farm_chunks.
+CREATE TABLE IF NOT EXISTS farm_held (
     file_ref INTEGER NOT NULL,
     version INTEGER NOT NULL,
     line INTEGER NOT NULL,
@@ -98,19 +98,24 @@ CREATE TABLE IF NOT EXISTS farm_readings (
     station_id TEXT NOT NULL,
     tray_id TEXT NOT NULL,
     ts REAL NOT NULL,
-    state TEXT NOT NULL,
     record BLOB NOT NULL,
-    sig TEXT,
-    deviations BLOB,
-    revision INTEGER NOT NULL DEFAULT 0,
-    late INTEGER NOT NULL DEFAULT 0,
-    hold_until REAL,
-    updated REAL NOT NULL,
+    hold_until REAL NOT NULL,
     PRIMARY KEY (file_ref, version, line)
 );
-CREATE INDEX IF NOT EXISTS farm_readings_tray ON farm_readings (tower_id, tray_id, ts);
-CREATE INDEX IF NOT EXISTS farm_readings_station ON farm_readings (tower_id, station_id, ts);
-CREATE INDEX IF NOT EXISTS farm_readings_held ON farm_readings (state, hold_until);
+CREATE INDEX IF NOT EXISTS farm_held_station ON farm_held (tower_id, station_id, ts);
+-- Published tower readings kept for corrections and alerts (edge_agent/farm/chunks.py).
+CREATE TABLE IF NOT EXISTS farm_chunks (
+    id INTEGER PRIMARY KEY,
+    file_ref INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    tower_id TEXT NOT NULL,
+    ts_min REAL NOT NULL,
+    ts_max REAL NOT NULL,
+    first_line INTEGER NOT NULL,
+    last_line INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    updated REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS farm_files (
     file_ref INTEGER NOT NULL,
     version INTEGER NOT NULL,

@@ -239,8 +239,7 @@ class Ledger:
         rows = self.db.query(
             "SELECT * FROM files f WHERE f.source = ? AND f.state IN ('read', 'duplicate') "
             "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.file_ref = f.id) "
-            "AND NOT EXISTS (SELECT 1 FROM farm_readings r WHERE r.file_ref = f.id "
-            "AND r.state = 'held')",
+            "AND NOT EXISTS (SELECT 1 FROM farm_held h WHERE h.file_ref = f.id)",
             (source,),
         )
         return [FileRecord.from_row(r) for r in rows]
@@ -249,8 +248,8 @@ class Ledger:
         """How many batches of a file are still in the outbox, plus its readings the farm stage
         still holds (they are published later: the file must stay until then)."""
         rows = self.db.query(
-            "SELECT (SELECT COUNT(*) FROM outbox WHERE file_ref = ?) + (SELECT COUNT(*) FROM "
-            "farm_readings WHERE file_ref = ? AND state = 'held') AS n",
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE file_ref = ?) + "
+            "(SELECT COUNT(*) FROM farm_held WHERE file_ref = ?) AS n",
             (file_ref, file_ref),
         )
         return int(rows[0]["n"])

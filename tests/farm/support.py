@@ -63,7 +63,7 @@ def held_readings(state_dir: Path) -> int:
     if not path.exists():
         return 0
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        row = conn.execute("SELECT COUNT(*) FROM farm_readings WHERE state = 'held'").fetchone()
+        row = conn.execute("SELECT COUNT(*) FROM farm_held").fetchone()
         return int(row[0])
 
 
