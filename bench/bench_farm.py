@@ -121,9 +121,7 @@ def context_files(folder: Path, end: datetime) -> None:
 
 def held(state_db: Path) -> int:
     with sqlite3.connect(f"file:{state_db}?mode=ro", uri=True) as conn:
-        return int(
-            conn.execute("SELECT COUNT(*) FROM farm_held").fetchone()[0]
-        )
+        return int(conn.execute("SELECT COUNT(*) FROM farm_held").fetchone()[0])
 
 
 def run_once(

@@ -206,10 +206,13 @@ class SourceRunner:
 
     def _storage_full_detail(self, error: StorageFullError) -> str:
         """What a paused source tells the operator: the cause, where, and the fix."""
-        state_dir = self.ingestor.settings.state_dir
+        settings = self.ingestor.settings
+        keep = settings.min_free_disk_bytes / (1024 * 1024)
+        kept = f"; outbox.minFreeDiskBytes keeps {keep:.0f} MiB free" if keep else ""
         return (
-            f"{error.reason} — free space on the disk that holds stateDir ({state_dir}), or "
-            f"move stateDir to a larger disk; reading resumes by itself within "
+            f"{error.reason} — free space on the disk that holds stateDir "
+            f"({settings.state_dir}{kept}), or move stateDir to a larger disk; "
+            f"reading resumes by itself within "
             f"{_FULL_RETRY_SECONDS:.0f} s of space coming back, nothing is lost"
         )
 

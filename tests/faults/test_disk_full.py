@@ -1,14 +1,16 @@
 """The state disk full: stateDir on a 16 MiB tmpfs that a ballast file fills while the agent
 (a child process) reads a large file; then the ballast is removed.
 
-The writes that fail are real ENOSPC from the kernel (SQLite's WAL, the quarantine log),
-not a threshold: ``outbox.minFreeDiskBytes`` is 0 here (tests/agent/test_backpressure.py and
-the second test below cover the threshold).
+In the first test the writes that fail are real ENOSPC from the kernel (SQLite's WAL), not a
+threshold: ``outbox.minFreeDiskBytes`` is 0 there. The second test covers that threshold,
+where the status snapshot can still be written, through ``edge-agent status``.
+(tests/agent/test_backpressure.py covers the outbox's own limit, ``outbox.maxBytes``.)
 
-Proves: ingestion pauses, and ``edge-agent status`` says so with a detail that names stateDir
-and the fix; the agent does not crash or spin; the source file is not deleted while its rows
-are not all acknowledged; once space comes back reading resumes by itself, every row is
-delivered (repeats only as the same batchId) and the file is deleted.
+Proves: acknowledgements that cannot be recorded do not crash the agent; ingestion pauses and
+says so with a detail that names stateDir and the fix, and stays paused across rescans; no
+source file is deleted while its rows are not all acknowledged; once space comes back
+reading resumes by itself, every row is delivered (repeats only as the same batchId) and
+the files are deleted.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tests.faults.support import (
     wait_until,
 )
 from tests.faults.test_broker_outage import status
-from tests.infra.mosquitto import BrokerFactory
+from tests.infra.mosquitto import Broker, BrokerFactory
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
@@ -57,7 +59,12 @@ def _last_state_line(agent: FaultAgent) -> str:
 def test_state_disk_full_pauses_with_a_clear_status_and_resumes(
     tmp_path: Path, mosquitto_broker: BrokerFactory, unique_thing: str
 ) -> None:
-    rows = 20_000
+    rows, late = 20_000, 5_000
+    expected = {
+        ("line1", "warmup.csv"): 50,
+        ("line1", "big.csv"): rows,
+        ("line1", "late.csv"): late,
+    }
     broker = mosquitto_broker()
     with small_filesystem(tmp_path / "statefs", FS_BYTES) as statefs:
         state = statefs / "state"
@@ -98,6 +105,9 @@ def test_state_disk_full_pauses_with_a_clear_status_and_resumes(
                     )
                     assert agent.alive, agent.log_text()[-3000:]
                     reader.execute("COMMIT")
+                # A file that arrives now cannot be recorded at all (big.csv may be wholly in
+                # the outbox already): reading must pause on it.
+                write_rows(inbox / "late.csv", late, start=rows, cols=5)
                 paused = wait_until(lambda: _pauses(agent) >= 1, 30)
                 assert paused, f"no pause logged:\n{agent.log_text()[-3000:]}"
                 line = _last_state_line(agent)
@@ -105,28 +115,78 @@ def test_state_disk_full_pauses_with_a_clear_status_and_resumes(
                 assert str(state) in line, line  # names the place
                 assert "free space" in line and "nothing is lost" in line, line  # and the fix
                 # Still paused after rescans (every 2 s) and retries (every 5 s), not crashed;
-                # the file waits on the source, its rows not all acknowledged.
+                # the files wait on the source, their rows not all acknowledged.
                 logged = agent.log_text().count("source watching")
                 assert not wait_until(
                     lambda: agent.log_text().count("source watching") > logged, 6
                 ), f"pause lifted while the disk is still full:\n{agent.log_text()[-2000:]}"
                 assert agent.alive, agent.log_text()[-3000:]
-                row = ledger_file(state, "line1", "big.csv")
-                assert row is not None and row["state"] == "reading", row
-                assert (inbox / "big.csv").exists()
+                row = ledger_file(state, "line1", "late.csv")
+                assert row is None or row["state"] in ("new", "reading"), row
+                assert (inbox / "big.csv").exists() and (inbox / "late.csv").exists()
 
                 ballast.unlink()  # space comes back
-                sub.wait_for(received.has_all({("line1", "big.csv"): rows}), timeout=60)
+                sub.wait_for(received.has_all(expected), timeout=60)
                 assert wait_until(
-                    lambda: outbox_batches(state) == 0 and not (inbox / "big.csv").exists(), 20
-                ), "outbox not drained or big.csv not deleted after space came back"
+                    lambda: outbox_batches(state) == 0 and not any(inbox.iterdir()), 20
+                ), "outbox not drained or files not deleted after space came back"
                 assert wait_until(lambda: _source_status(state).get("state") == "watching", 10)
                 agent.signal(signal.SIGTERM)
                 assert agent.wait(15) == 0, agent.log_text()[-3000:]
             finally:
                 agent.stop()
             received.update(sub.messages)
-        problems = received.problems({("line1", "warmup.csv"): 50, ("line1", "big.csv"): rows})
+        problems = received.problems(expected)
         assert not problems, problems
-        final = ledger_file(state, "line1", "big.csv")
-        assert final is not None and final["state"] == "disposed", final
+        for _, path in expected:
+            final = ledger_file(state, "line1", path)
+            assert final is not None and final["state"] == "disposed", final
+
+
+@pytest.mark.timeout(60)
+def test_min_free_disk_bytes_pauses_with_a_clear_status_and_resumes(
+    tmp_path: Path, mosquitto: Broker, unique_thing: str
+) -> None:
+    rows = 2_000
+    with small_filesystem(tmp_path / "statefs", FS_BYTES) as statefs:
+        state = statefs / "state"
+        config = agent_config(
+            tmp_path,
+            mosquitto,
+            thing=unique_thing,
+            source={"afterIngest": "delete"},
+            outbox={"minFreeDiskBytes": 12 * 1024 * 1024},
+            health=QUIET_HEALTH,
+            statusIntervalSeconds=0.5,
+        )
+        config["stateDir"] = str(state)
+        agent = FaultAgent(write_config(tmp_path, config), tmp_path / "agent.log")
+        inbox = tmp_path / "in"
+        received = Received()
+        with mosquitto.subscriber(f"dt/edge-agent/{unique_thing}/#") as sub:
+            try:
+                agent.start()
+                agent.wait_started(1)
+                ballast = fill(statefs, leave_bytes=8 * 1024 * 1024)  # below the 12 MiB kept
+                write_rows(inbox / "a.csv", rows)
+                assert wait_until(lambda: _source_status(state).get("state") == "paused", 20), (
+                    f"no pause in the status: {_source_status(state)}"
+                )
+                detail = _source_status(state)["detail"]
+                print(f"\nedge-agent status while under minFreeDiskBytes: paused — {detail}")
+                assert str(state) in detail and "minFreeDiskBytes" in detail, detail
+                assert "free space" in detail and "nothing is lost" in detail, detail
+                assert (inbox / "a.csv").exists()
+                assert not received.has_all({("line1", "a.csv"): 1})(sub.messages)
+
+                ballast.unlink()
+                sub.wait_for(received.has_all({("line1", "a.csv"): rows}), timeout=30)
+                assert wait_until(lambda: not (inbox / "a.csv").exists(), 10)
+                assert wait_until(lambda: _source_status(state).get("state") == "watching", 10)
+                agent.signal(signal.SIGTERM)
+                assert agent.wait(15) == 0, agent.log_text()[-3000:]
+            finally:
+                agent.stop()
+            received.update(sub.messages)
+        problems = received.problems({("line1", "a.csv"): rows})
+        assert not problems, problems
