@@ -115,6 +115,15 @@ class Received:
             [self.topic_bytes[i] for i in keep],
         )
 
+    def quiet(self, seconds: float = 0.5, timeout: float = 60.0) -> None:
+        """Wait until nothing arrived for ``seconds``: what was acknowledged has been forwarded
+        (the broker acknowledges a publish before it has delivered it to this subscriber)."""
+        wait_until(
+            "the subscriber to catch up",
+            lambda: not self.times or time.monotonic() - self.times[-1] >= seconds,
+            timeout,
+        )
+
     @property
     def count(self) -> int:
         return len(self.times)

@@ -158,6 +158,7 @@ def big_file_and_latency(
         f"{prefix}_rows_per_s": rows / seconds,
         f"{prefix}_mb_per_s": file_bytes / 1e6 / seconds,
     }
+    wire.quiet()
     out |= wire_figures(prefix, wire.since(t0), rows)
     lat = latencies(*latency, drop, lambda n: agent_done(agent, n, 60, ACK_POLL), SETTLE)
     out |= latency_figures(prefix, lat)
@@ -184,6 +185,7 @@ def naive_big_file_and_latency(
         f"{prefix}_rows_per_s": rows / seconds,
         f"{prefix}_mb_per_s": file_bytes / 1e6 / seconds,
     }
+    wire.quiet()
     out |= wire_figures(prefix, wire.since(t0), rows)
     lat = latencies(*latency, drop, lambda n: naive_done(naive, key(n), 60)[1], 0.0)
     out |= latency_figures(prefix, lat)
@@ -370,6 +372,7 @@ def limits(work: Path, seconds: float, bytes_per_row: float) -> Figures:
                 staging.rename(inbox / "data.csv")
                 took = agent_done(agent, "data.csv", seconds * 10 + 120) - t0 - SETTLE
                 staging = inbox / "data.csv"
+                wire.quiet()
                 used = wire.since(t0)
                 out |= {f"{prefix}_seconds": took, f"{prefix}_rows_per_s": n_rows / took}
                 out |= wire_figures(prefix, used, n_rows)
@@ -381,7 +384,7 @@ def limits(work: Path, seconds: float, bytes_per_row: float) -> Figures:
             t1 = time.monotonic()
             staging.rename(naive_in / "data.csv")
             time.sleep(seconds)
-            used = wire.since(t1)
+            used = wire.since(t1, time.monotonic())
             rate = used.count / max(1e-9, used.times[-1] - used.times[0])
             out |= {
                 "naive_measured_rows": used.count,
@@ -464,6 +467,7 @@ def drain(work: Path, days: float, towers: int, poll: float) -> Figures:
                     f"{prefix}_rows_quarantined": quarantined,
                     f"{prefix}_peak_rss_mb": agent.peak_rss_mb(),
                 }
+            wire.quiet()
             used = wire.since(t0, time.monotonic())
             out |= wire_figures(prefix, used, rows)
             out |= limit_figures(prefix, used, skip_head=0.0, skip_tail=0.0)
@@ -478,6 +482,7 @@ def drain(work: Path, days: float, towers: int, poll: float) -> Figures:
                 0.05,
             )
             took = max(t for _rows, t in naive.done_at.values()) - naive.started
+            wire.quiet()
             naive_wire = wire.since(t1)
             out |= {
                 "naive_seconds": took,
