@@ -236,6 +236,19 @@ class Received:
 # --------------------------------------------------------------------------- the state database
 
 
+def status(state_dir: Path) -> dict[str, Any]:
+    """``edge-agent status --json``, as an operator would run it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "status", "--state-dir", str(state_dir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
 @contextlib.contextmanager
 def state_db(state_dir: Path) -> Iterator[sqlite3.Connection]:
     """A read-only connection to the agent's database (safe beside a running agent)."""

@@ -12,13 +12,9 @@ mid-publish, against the process as deployed.
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,6 +29,7 @@ from tests.faults.support import (
     share_config,
     share_sink,
     share_sources,
+    status,
     wait_drained,
     wait_until,
 )
@@ -43,19 +40,6 @@ from tests.sources.test_smb_agent import csv_bytes
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
 OUTAGE_SECONDS = 30.0  # the issue's figure
-
-
-def status(state_dir: Path) -> dict[str, Any]:
-    """``edge-agent status --json``, as an operator would run it."""
-    result = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "status", "--state-dir", str(state_dir), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
 
 
 @pytest.mark.timeout(150)

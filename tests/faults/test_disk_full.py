@@ -31,9 +31,9 @@ from tests.faults.support import (
     outbox_batches,
     small_filesystem,
     state_db,
+    status,
     wait_until,
 )
-from tests.faults.test_broker_outage import status
 from tests.infra.mosquitto import Broker, BrokerFactory
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
