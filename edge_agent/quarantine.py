@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -28,14 +29,29 @@ class QuarantineLog:
         if not entries:
             return
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                if self.path.stat().st_size > self.MAX_BYTES:
-                    self.path.replace(self.path.with_suffix(".jsonl.1"))
+            data = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries).encode()
             try:
-                with self.path.open("a", encoding="utf-8") as f:
-                    for entry in entries:
-                        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-                    f.flush()
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    if self.path.stat().st_size > self.MAX_BYTES:
+                        self.path.replace(self.path.with_suffix(".jsonl.1"))
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError as e:
                 raise StorageFullError(f"cannot write quarantine log {self.path}: {e}") from e
+            try:
+                start = os.lseek(fd, 0, os.SEEK_END)
+                self._write_all(fd, data, start)
+            finally:
+                os.close(fd)
+
+    def _write_all(self, fd: int, data: bytes, start: int) -> None:
+        """Write every byte or none: a disk that fills up mid-write must not leave half a
+        line for the next append to run into (the entries are written again on retry)."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise StorageFullError(f"cannot write quarantine log {self.path}: {e}") from e
