@@ -42,7 +42,7 @@ def detect_encoding(head: bytes, configured: str) -> Encoding:
         if name == "utf-8-sig":
             return Encoding("utf-8", 0)
         return Encoding(name, 0)
-    sample = head[:256]
+    sample = _complete_lines(head[:256])
     if len(sample) >= 4:
         even_nul = sample[1::2].count(0)
         odd_nul = sample[0::2].count(0)
@@ -52,3 +52,20 @@ def detect_encoding(head: bytes, configured: str) -> Encoding:
         if odd_nul > 0.8 * half and even_nul < 0.1 * half:
             return Encoding("utf-16-be", 0)
     return Encoding("utf-8", 0)
+
+
+def _complete_lines(head: bytes, enough: int = 16) -> bytes:
+    """The first whole lines of ``head``, at least ``enough`` bytes of them if there are.
+
+    A growing file must be given the same encoding on every pass: bytes after these lines,
+    or a line still being written, do not change the guess once these lines are complete.
+    """
+    end = 0
+    while end < enough:
+        newline = head.find(b"\n", end)
+        if newline == -1:
+            return head if end == 0 else head[:end]
+        end = newline + 1
+        if head[end : end + 1] == b"\x00":
+            end += 1  # the second byte of a UTF-16-LE line end
+    return head[:end]

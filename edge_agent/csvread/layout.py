@@ -80,9 +80,14 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
         try:
             text = physical.data.decode(encoding.codec)
         except UnicodeDecodeError as e:
-            if not physical.terminated and _cut_short(physical.data, encoding, number):
+            problem = _decode_problem(number, encoding, options, e)
+            if physical.terminated:
+                raise FileFormatError(problem) from None
+            # No line end yet: a growing log's writer may be mid-character, or the encoding
+            # guessed from a few bytes may change once the line is whole.
+            if _cut_short(physical.data, encoding, number):
                 raise FileFormatError(_unfinished(number)) from None
-            raise FileFormatError(_decode_problem(number, encoding, options, e)) from None
+            raise FileFormatError(f"{_unfinished(number)}; {problem}") from None
         if not physical.terminated:
             # The writer may still be writing this line (a growing log just created).
             header_complete = False

@@ -172,25 +172,43 @@ def test_a_growing_log_read_in_passes_is_the_whole_file_read_once(
         return
     # Each pass sees more bytes (the settler reads a growing log again only when it grew).
     cuts = sorted(set(data.draw(st.lists(st.integers(0, len(case.data) - 1), max_size=5))))
-    with pipeline(case.dataset, mode="append") as whole:
-        whole.write(case.data)
+    check_growing(case.data, case.dataset, cuts)
+
+
+@pytest.mark.parametrize(
+    ("data", "csv", "cut"),
+    [
+        # Found by random runs: the encoding guessed from the bytes of a first pass (UTF-16
+        # without BOM, from every other byte being NUL) differed from the whole file's.
+        (b'\n\x00,\x00"\x00\n\x00\n\n"\x00', {"headerRow": 2, "maxLineBytes": 256}, 10),
+        (b',\x00,\x00"\x00\xac \r\x00"\x00', {"maxLineBytes": 256}, 8),
+    ],
+)
+def test_growing_logs_found_by_fuzzing(data: bytes, csv: dict[str, object], cut: int) -> None:
+    check_growing(data, DatasetConfig.model_validate({"csv": csv}), [cut])
+
+
+def check_growing(data: bytes, dataset: DatasetConfig, cuts: list[int]) -> None:
+    """Passes over the prefixes ``data[:cut]`` then ``data`` = one pass over ``data``."""
+    with pipeline(dataset, mode="append") as whole:
+        whole.write(data)
         once = whole.run()
         expected = whole.published()
-    with pipeline(case.dataset, mode="append") as growing:
+    with pipeline(dataset, mode="append") as growing:
         results = []
-        for cut in [*cuts, len(case.data)]:
-            growing.write(case.data[:cut])
+        for cut in [*cuts, len(data)]:
+            growing.write(data[:cut])
             results.append(growing.run())
         got = growing.published()
         if once.state != "failed":
-            check_accounted(growing, case.data, results, final=False)
+            check_accounted(growing, data, results, final=False)
             assert sum(r.published + r.quarantined + r.skipped for r in results) == (
                 once.published + once.quarantined + once.skipped
             )
     # Typing may depend on the previous row (the autumn DST repeat, see timestamps.py), which
     # a later pass has not seen; the lines and the raw text never do.
-    repeat = "2026-10-25" in case.data.decode("latin-1") or b"2\x000\x002\x006" in case.data
-    headerless = case.dataset.csv.header_row is None
+    repeat = "2026-10-25" in data.decode("latin-1") or b"2\x000\x002\x006" in data
+    headerless = dataset.csv.header_row is None
     if headerless and once.state == "failed":
         # Refused whole for columns the first rows lack: an early pass saw fewer rows, so
         # it may have read some (test_headerless_width_drift); the file ends refused all the same.
