@@ -15,6 +15,7 @@ again; every row delivered, nothing under a new batchId; the outbox ends empty.
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,48 @@ def _read(state_dir: Path) -> int:
         return 0
     with state_db(state_dir) as conn:
         return int(conn.execute("SELECT COUNT(*) FROM files WHERE state = 'read'").fetchone()[0])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="edge_agent/agent.py _dispose_loop/_sweep try every file waiting for disposal even "
+    "when its source is unavailable and log one WARNING per file per sweep (every "
+    "rescanSeconds): a share down for an hour with 1,000 acknowledged files writes ~1.8 "
+    "million warnings; it should stop a source's sweep at SourceUnavailableError and say it once",
+)
+@pytest.mark.timeout(60)
+def test_share_down_while_files_wait_for_disposal_is_reported_once(
+    tmp_path: Path,
+    mosquitto_broker: BrokerFactory,
+    samba: SambaServer,
+    smb_folder: str,
+    unique_thing: str,
+) -> None:
+    broker = mosquitto_broker()
+    sources = share_sources(samba, smb_folder)[1:]  # "moved"
+    state = tmp_path / "state"
+    config = share_config(tmp_path, broker, samba, sources, thing=unique_thing)
+    agent = FaultAgent(write_config(tmp_path, config), tmp_path / "agent.log")
+    sink = share_sink(samba, smb_folder)
+    count = 20
+    try:
+        agent.start()
+        agent.wait_started(1)
+        assert wait_until(lambda: "mqtt.connected" in agent.log_text(), 10)
+        broker.pause()
+        try:
+            for i in range(count):
+                sink.write(f"mov/f{i:02d}.csv", csv_bytes(tmp_path, 3, start=i * 10))
+            sink.close_all()
+            assert wait_until(lambda: _read(state) == count, 30)
+            samba.stop()  # the share goes away before the acknowledgements arrive
+        finally:
+            broker.resume()
+        assert wait_until(lambda: outbox_batches(state) == 0, 20)
+        time.sleep(4.5)  # two disposal sweeps (every rescanSeconds = 2 s) with the share down
+        warnings = agent.log_text().count("could not dispose of a file")
+    finally:
+        sink.close_all()
+        agent.stop()
+        samba.start()
+    assert warnings <= 3, f"{warnings} disposal warnings for one unavailable share in ~5 s"
