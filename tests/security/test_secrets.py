@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from edge_agent.config.load import parse_config
+from edge_agent.config.models import TlsConfig
+from edge_agent.errors import ConfigError
+from edge_agent.publish.tls import build_ssl_context
 from tests.agent.support import agent_config, write_config, write_rows
 from tests.infra.mosquitto import Broker
 from tests.infra.samba import SambaServer
@@ -127,3 +131,19 @@ def test_no_secret_in_config_repr_or_check_output(
     assert "passwordEnv" in done.stderr and "pasword" in done.stderr
     for secret in secrets(samba):
         assert secret not in done.stdout + done.stderr
+
+
+def test_no_private_key_in_tls_errors(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    ca_path, cert_path, key_path = tmp_path / "ca.pem", tmp_path / "c.pem", tmp_path / "k.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    ca.issue_cert("gw").cert_chain_pems[0].write_to_path(str(cert_path))
+    other = ca.issue_cert("other").private_key_pem  # a key that does not match the cert
+    other.write_to_path(str(key_path))
+    body = other.bytes().decode().splitlines()[1]  # a line of the key's base64
+    for key in (key_path, cert_path):  # the wrong key; a certificate where the key should be
+        with pytest.raises(ConfigError) as caught:
+            build_ssl_context(TlsConfig(ca=str(ca_path), cert=str(cert_path), key=str(key)))
+        text = "\n".join(str(p) for p in caught.value.problems)
+        assert "publish.mqtt.tls.cert" in text
+        assert body not in text and "PRIVATE KEY" not in text
