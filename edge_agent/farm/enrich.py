@@ -55,23 +55,18 @@ class Enricher:
         ts, tower_id = reading.ts, reading.tower_id
         with state.lock:
             cycles = state.cycles.get((tower_id, reading.tray_id))
-            cycle = cycles.at(ts, tower_id, reading.tray_id) if cycles is not None else None
+            cycle = cycles.at(ts) if cycles is not None else None
             site = state.site.at_or_before(ts)
             site_known = state.site.watermark >= ts
             timeline = state.automation.get(tower_id)
             automation = timeline.at_or_before(ts) if timeline is not None else None
+        site_field: dict[str, Any] | None = None
         if site is not None and ts - site[0] <= self.tolerance:
-            site_ts, site_row = site
-            site_field: dict[str, Any] | None = {
-                "ts": site_row["ts"],
-                "ageSeconds": round(ts - site_ts),
-                **site_row,
-            }
-        else:
-            site_field = None
+            site_iso, values = site[1]
+            site_field = {"ts": site_iso, "ageSeconds": round(ts - site[0]), **values}
         automation_field = automation[1] if automation is not None else None
         if cycle is not None:
-            day: int | None = cycle.day(ts)
+            day = cycle.day(ts)
             phase = self.recipes.phase(tower_id, day)
             fields: dict[str, Any] = {
                 "growId": cycle.grow_id,
@@ -79,7 +74,11 @@ class Enricher:
                 "dayOfCycle": day,
                 "phase": phase.name if phase is not None else None,
                 "deviations": deviations(phase, record),
+                "site": site_field,
+                "siteStale": site_field is None,
+                "automation": automation_field,
             }
+            tag = cycle.key
         else:
             fields = {
                 "growId": None,
@@ -87,17 +86,12 @@ class Enricher:
                 "dayOfCycle": None,
                 "phase": None,
                 "deviations": [],
+                "site": site_field,
+                "siteStale": site_field is None,
+                "automation": automation_field,
             }
-        fields["site"] = site_field
-        fields["siteStale"] = site_field is None
-        fields["automation"] = automation_field
+            tag = "|"
+        site_at = f"{site[0]:.0f}" if site_field is not None and site is not None else ""
+        automation_at = f"{automation[0]:.0f}" if automation is not None else ""
         complete = site_field is not None and site_known and automation_field is not None
-        sig = "|".join(
-            (
-                fields["growId"] or "",
-                str(cycle.seeded_at) if cycle is not None else "",
-                site_field["ts"] if site_field is not None else "",
-                automation_field["ts"] if automation_field is not None else "",
-            )
-        )
-        return Joined(fields, complete, sig)
+        return Joined(fields, complete, f"{tag}|{site_at}|{automation_at}")

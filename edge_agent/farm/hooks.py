@@ -192,10 +192,10 @@ class TowerHook:
         if joined.complete or self._grace <= 0:
             late = not joined.complete
             fields = joined.fields
-            record.update(fields)
-            record["late"] = late
-            # Encoded once: the published record, and the copy kept for corrections.
-            text = encode(record)
+            fields["late"] = late
+            # The record as read is kept for corrections (they join it again); the published
+            # record is it with the joins appended: two small encodings, no copy of the dict.
+            text = encode(record)[:-1] + b"," + encode(fields)[1:]
             entry = Entry(
                 line,
                 reading.ts,
@@ -205,7 +205,7 @@ class TowerHook:
                 fields["deviations"] or None,
                 0,
                 late,
-                text,
+                record,
             )
             self._sent.setdefault(reading.tower_id, []).append(entry)
             self._sent_keys.append((reading.tower_id, reading.station_id))
@@ -256,11 +256,14 @@ class TowerHook:
 
     def committed(self) -> None:
         self._first_commit = False
+        by_station: dict[tuple[str, str], list[Entry]] = {}
+        ordered = _in_order(self._sent, self._sent_keys)
+        for station_key, e in zip(self._sent_keys, ordered, strict=True):
+            by_station.setdefault(station_key, []).append(e)
         sent = [
             (tower, station, StationReading(e.ts, e.tray_id, e.grow_id(), e.deviations or []))
-            for (tower, station), e in zip(
-                self._sent_keys, _in_order(self._sent, self._sent_keys), strict=True
-            )
+            for (tower, station), entries in by_station.items()
+            for e in _turns(entries)
         ]
         if sent:
             self._state.readings_sent(sent)
@@ -278,6 +281,22 @@ class TowerHook:
         self._last = None
         self._lines = []
         self._generation = None
+
+
+def _turns(entries: list[Entry]) -> list[Entry]:
+    """What alerts need of a station's readings (in time order): those out of band, the first
+    back in band after them (it ends runs), and the first and last (the tracker's bounds). A
+    reading in band after another in band changes nothing."""
+    entries.sort(key=lambda e: e.ts)
+    kept = []
+    previous_clean = False
+    last = len(entries) - 1
+    for i, e in enumerate(entries):
+        clean = not e.deviations
+        if not (clean and previous_clean) or i in (0, last):
+            kept.append(e)
+        previous_clean = clean
+    return kept
 
 
 def _in_order(by_tower: dict[str, list[Entry]], keys: list[tuple[str, str]]) -> list[Entry]:

@@ -64,24 +64,26 @@ def _compile(recipe: GrowRecipe) -> tuple[dict[int, Phase], float]:
     return days, recipe.min_deviation_seconds
 
 
+_NUMBERS = (int, float)
+
+
 def deviations(phase: Phase | None, record: dict[str, Any]) -> list[dict[str, Any]]:
     """The variables of a reading outside their band (a missing value never deviates)."""
     if phase is None:
         return []
     found: list[dict[str, Any]] = []
     for limit in phase.limits:
-        value = record.get(limit.variable)
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        value: Any = record.get(limit.variable)
+        if type(value) not in _NUMBERS:  # None, text, or a boolean: nothing to compare
             continue
-        if (limit.low is not None and value < limit.low) or (
-            limit.high is not None and value > limit.high
-        ):
+        low, high = limit.low, limit.high
+        if (low is not None and value < low) or (high is not None and value > high):
             found.append(
                 {
                     "variable": limit.variable,
                     "value": value,
-                    "min": limit.low,
-                    "max": limit.high,
+                    "min": low,
+                    "max": high,
                     "setpoint": limit.setpoint,
                     "phase": phase.name,
                 }

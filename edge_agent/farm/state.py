@@ -64,7 +64,7 @@ class FarmState:
                 "SELECT tower_id, tray_id, ts, event, grow_id FROM farm_cycle_events"
             ):
                 self._tray(row["tower_id"], row["tray_id"]).add(
-                    row["ts"], row["event"], row["grow_id"]
+                    row["ts"], row["event"], row["grow_id"], row["tower_id"], row["tray_id"]
                 )
             site = db.query(
                 "SELECT ts, data FROM farm_site WHERE site_id = ? AND ts >= "
@@ -125,7 +125,9 @@ class FarmState:
         """Seeding events were committed."""
         with self.lock:
             for event in events:
-                self._tray(event.tower_id, event.tray_id).add(event.ts, event.event, event.grow_id)
+                self._tray(event.tower_id, event.tray_id).add(
+                    event.ts, event.event, event.grow_id, event.tower_id, event.tray_id
+                )
                 self._changed(Change("tray", event.tower_id, event.tray_id, event.ts, float("inf")))
 
     def _changed(self, change: Change) -> None:
@@ -168,9 +170,10 @@ class FarmState:
                 cycles.prune(newest - horizon)
 
 
-def site_join_row(reading: SiteReading) -> dict[str, Any]:
-    """What a tower record carries of a site reading (``ageSeconds`` is added per reading)."""
-    return {"ts": iso(reading.ts), "siteId": reading.site_id, **reading.values}
+def site_join_row(reading: SiteReading) -> tuple[str, dict[str, Any]]:
+    """What a tower record carries of a site reading: its time, then (after the
+    ``ageSeconds`` each reading adds) its values. The site is the gateway's ``cea.siteId``."""
+    return iso(reading.ts), reading.values
 
 
 def automation_join_row(state: AutomationState) -> dict[str, Any]:

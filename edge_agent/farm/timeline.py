@@ -64,6 +64,7 @@ class Cycle:
     grow_id: str
     minted: bool
     seeded_at: float
+    key: str = ""  # "growId|seededAt": what a reading's tag is compared by
 
     def day(self, ts: float) -> int:
         """Whole days since seeding (0 on the seeding day)."""
@@ -87,31 +88,29 @@ class TrayCycles:
     __slots__ = ("_events",)
 
     def __init__(self) -> None:
-        self._events: list[tuple[float, str, str | None]] = []  # ts, event, growId
+        # ts, event, the cycle a "seeded" event opens (None for "harvested")
+        self._events: list[tuple[float, str, Cycle | None]] = []
 
-    def add(self, ts: float, event: str, grow_id: str | None) -> None:
+    def add(self, ts: float, event: str, grow_id: str | None, tower_id: str, tray_id: str) -> None:
         """Record an event (the same event at the same time again replaces it)."""
+        cycle = None
+        if event == "seeded":
+            name = grow_id or mint_grow_id(tower_id, tray_id, ts)
+            cycle = Cycle(name, not grow_id, ts, f"{name}|{ts:.0f}")
         events = self._events
         i = bisect_right(events, ts, key=_KEY)
         j = i
         while j > 0 and events[j - 1][0] == ts:
             if events[j - 1][1] == event:
-                events[j - 1] = (ts, event, grow_id)
+                events[j - 1] = (ts, event, cycle)
                 return
             j -= 1
-        events.insert(i, (ts, event, grow_id))
+        events.insert(i, (ts, event, cycle))
 
-    def at(self, ts: float, tower_id: str, tray_id: str) -> Cycle | None:
+    def at(self, ts: float) -> Cycle | None:
         """The cycle whose [seededAt, harvestedAt) contains ``ts``, or None."""
         i = bisect_right(self._events, ts, key=_KEY)
-        if not i:
-            return None
-        event_ts, event, grow_id = self._events[i - 1]
-        if event != "seeded":
-            return None
-        if grow_id:
-            return Cycle(grow_id, False, event_ts)
-        return Cycle(mint_grow_id(tower_id, tray_id, event_ts), True, event_ts)
+        return self._events[i - 1][2] if i else None
 
     def prune(self, before: float) -> None:
         """Forget events older than ``before``, keeping the one in force at ``before``."""

@@ -293,7 +293,7 @@ class FarmWorker:
             built = _batches(envelope, items, texts, max_bytes, ingested_at)
             batches += [(batch, file_ref) for batch in built]
             by_tower: dict[str, list[Entry]] = {}
-            for item, text in zip(items, texts, strict=True):
+            for item in items:
                 fields = item.joined.fields
                 entry = Entry(
                     item.line,
@@ -304,7 +304,7 @@ class FarmWorker:
                     fields["deviations"] or None,
                     item.revision,
                     item.late,
-                    text,
+                    item.record,  # as read: corrections join it again
                 )
                 if item.chunk is None:
                     by_tower.setdefault(item.reading.tower_id, []).append(entry)
