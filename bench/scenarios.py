@@ -135,6 +135,18 @@ def latencies(
     return out
 
 
+def throughput_figures(
+    prefix: str, seconds: float, rows: int, file_bytes: int, wire: Received, t0: float
+) -> Figures:
+    """Rows/s and MB/s of one big file, and what went on the wire for it since ``t0``."""
+    wire.quiet()
+    return {
+        f"{prefix}_seconds": seconds,
+        f"{prefix}_rows_per_s": rows / seconds,
+        f"{prefix}_mb_per_s": file_bytes / 1e6 / seconds,
+    } | wire_figures(prefix, wire.since(t0), rows)
+
+
 def big_file_and_latency(
     prefix: str,
     agent: AgentProcess,
@@ -153,17 +165,9 @@ def big_file_and_latency(
     acked = agent.state.acknowledged() - before
     if acked != rows:
         raise RuntimeError(f"agent: {acked} rows acknowledged, {rows} written")
-    out: Figures = {
-        f"{prefix}_seconds": seconds,
-        f"{prefix}_rows_per_s": rows / seconds,
-        f"{prefix}_mb_per_s": file_bytes / 1e6 / seconds,
-    }
-    wire.quiet()
-    out |= wire_figures(prefix, wire.since(t0), rows)
+    out = throughput_figures(prefix, seconds, rows, file_bytes, wire, t0)
     lat = latencies(*latency, drop, lambda n: agent_done(agent, n, 60, ACK_POLL), SETTLE)
-    out |= latency_figures(prefix, lat)
-    out[f"{prefix}_peak_rss_mb"] = agent.peak_rss_mb()
-    return out
+    return out | latency_figures(prefix, lat) | {f"{prefix}_peak_rss_mb": agent.peak_rss_mb()}
 
 
 def naive_big_file_and_latency(
@@ -180,17 +184,9 @@ def naive_big_file_and_latency(
     t0 = rename_in()
     started, done, rows = naive_done(naive, key("data.csv"), 3600)
     seconds = done - started
-    out: Figures = {
-        f"{prefix}_seconds": seconds,
-        f"{prefix}_rows_per_s": rows / seconds,
-        f"{prefix}_mb_per_s": file_bytes / 1e6 / seconds,
-    }
-    wire.quiet()
-    out |= wire_figures(prefix, wire.since(t0), rows)
+    out = throughput_figures(prefix, seconds, rows, file_bytes, wire, t0)
     lat = latencies(*latency, drop, lambda n: naive_done(naive, key(n), 60)[1], 0.0)
-    out |= latency_figures(prefix, lat)
-    out[f"{prefix}_peak_rss_mb"] = naive.peak_rss_mb()
-    return out
+    return out | latency_figures(prefix, lat) | {f"{prefix}_peak_rss_mb": naive.peak_rss_mb()}
 
 
 # ---------------------------------------------------------------------- (a) (c) (d) local folder
