@@ -235,18 +235,19 @@ subscriber on `#` that records the arrival time and size of every message, then 
 - **Throughput (a, b)**: the agent from the file's settle (renamed into the watched folder +
   `settleSeconds` = {settle} s) until every batch is acknowledged (state database: file read,
   outbox empty); the naive ingest from the moment it starts reading the file until its last
-  PUBACK. Peak RSS is the process's `VmHWM`, read when it is done (the agent's after the
-  latency probes too).
+  PUBACK. Peak RSS is the process's `VmHWM`, read after the big file and the latency probes.
 - **Bytes per row (c)**: payload bytes the subscriber received / rows; topic bytes likewise.
 - **Latency (d)**: small files dropped one at a time (each renamed in, 0.2 s after the previous
   one was acknowledged); from the file's settle to its last row acknowledged. For the agent,
   settle = rename + `settleSeconds` (polled every 2 ms); the naive ingest does not wait for a
   file to settle, so its settle is the rename and its latency includes its polling delay.
 - **Limits (e)**: `maxPublishesPerSecond: 100`, `maxBytesPerSecond: 524288` for the agent; the
-  naive ingest paces itself to the same two limits (a one-second sliding window). Publishes
-  per 1 s window: the most messages the subscriber received within any one second. The steady
-  rate: payload bytes and messages between the first message 2 s after the start and the last
-  one 1 s before the end, over the time between them.
+  naive ingest paces itself to the same two limits the simple way (publishes evenly spaced at
+  the rate, 2 % slower as margin for jitter, as the window limiter has). Publishes per 1 s
+  window: the most messages the subscriber received within any one second (bytes likewise).
+  The steady rate: payload bytes and messages from the first message 2 s after the start to
+  the last one 1 s before the end (both taken at the start of a burst when the traffic comes
+  in bursts), over the time between them.
 - **edge-agent, window limiter (e, f)**: the same agent started through `bench/agent_window.py`,
   which builds the publish limiter the way `RateLimiter.from_config` does: a sliding window of
   1 s + 20 ms (margin for jitter) holding 100 publishes and 524,288 bytes, with sends spaced
@@ -256,7 +257,8 @@ subscriber on `#` that records the arrival time and size of every message, then 
   token buckets that start full with a burst of one second, so the first second after an idle
   spell lets through a second's burst plus a second's refill, up to twice each limit. Once
   agent.py uses `from_config`, both columns measure the same thing.
-- **Drain (f)**: `edge-sim tower --days 1 --towers 2` (batch mode) writes a day of tower,
+- **Drain (f)**: `edge-sim tower --days 1 --towers 2` (batch mode; `--drain-days`,
+  `--drain-towers` to scale) writes a day of tower,
   seeding, automation and site files; the agent starts with the builtin datasets
   (`simulators.datasets`) and the limits on; the clock runs from process start until every file
   is read and every row acknowledged. The naive ingest polls the whole tree. With farm
