@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from edge_agent.config.models import TlsConfig
 from edge_agent.errors import ConfigError
 from edge_agent.publish.tls import build_ssl_context
 from tests.agent.support import agent_config, write_config, write_rows
-from tests.infra.mosquitto import Broker
+from tests.infra.mosquitto import Broker, free_port
 from tests.infra.samba import SambaServer
 from tests.sources.test_smb_agent import smb_source
 
@@ -50,7 +52,7 @@ def configuration(
         {**smb_source(samba, folder, smb={"passwordEnv": ENV}), "name": "env"},
     ]
     config["logging"] = {"format": "json", "level": "DEBUG"}
-    config["health"] = {"port": None}
+    config["health"] = {"port": free_port(), "heartbeatSeconds": 0.5}
     return config
 
 
@@ -64,7 +66,17 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_no_secret_in_logs_status_or_state(
+def get(port: int, path: str) -> str:
+    """The body of http://127.0.0.1:port/path (any status)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return str(response.read().decode())
+    except urllib.error.HTTPError as e:
+        with e:
+            return str(e.read().decode())
+
+
+def test_no_secret_in_logs_status_metrics_or_state(
     tmp_path: Path, mosquitto: Broker, samba: SambaServer, smb_folder: str
 ) -> None:
     config = configuration(tmp_path, mosquitto, samba, smb_folder)
@@ -72,31 +84,38 @@ def test_no_secret_in_logs_status_or_state(
     write_rows(samba.share_path / smb_folder / "a.csv", 3)
     write_rows(tmp_path / "in" / "b.csv", 3)
     log_path = tmp_path / "agent.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent", "run", "--config", str(path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, ENV: WRONG_ENV, "PYTHONUNBUFFERED": "1"},
-        )
-    try:
-        deadline = time.monotonic() + 40
-        while True:
-            text = log_path.read_text(encoding="utf-8", errors="replace")
-            read = [
-                line
-                for line in text.splitlines()
-                if '"file read"' in line and '"source": "good"' in line
-            ]
-            if text.count('"msg": "source access-denied"') >= 2 and read:
-                break
-            assert proc.poll() is None, text[-3000:]
-            assert time.monotonic() < deadline, f"the agent never got going:\n{text[-3000:]}"
-            time.sleep(0.2)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    outputs = {"log": log_path.read_text(encoding="utf-8", errors="replace")}
+    outputs: dict[str, str] = {}
+    with mosquitto.subscriber("dt/edge-agent/gw-secrets/#") as sub:
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "edge_agent", "run", "--config", str(path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, ENV: WRONG_ENV, "PYTHONUNBUFFERED": "1"},
+            )
+        try:
+            deadline = time.monotonic() + 40
+            while True:
+                text = log_path.read_text(encoding="utf-8", errors="replace")
+                read = [
+                    line
+                    for line in text.splitlines()
+                    if '"file read"' in line and '"source": "good"' in line
+                ]
+                heartbeats = [t for t, _ in sub.messages if t.endswith("/status")]
+                if text.count('"msg": "source access-denied"') >= 2 and read and heartbeats:
+                    break
+                assert proc.poll() is None, text[-3000:]
+                assert time.monotonic() < deadline, f"the agent never got going:\n{text[-3000:]}"
+                time.sleep(0.2)
+            for endpoint in ("/metrics", "/healthz"):
+                outputs[endpoint] = get(config["health"]["port"], endpoint)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        outputs["mqtt"] = "\n".join(p.decode("utf-8", "replace") for _, p in sub.messages)
+    assert "edge_agent" in outputs["/metrics"]
+    outputs["log"] = log_path.read_text(encoding="utf-8", errors="replace")
     for args in (["status"], ["status", "--json"]):
         done = cli(*args, "--state-dir", str(tmp_path / "state"))
         assert done.returncode == 0, done.stderr
