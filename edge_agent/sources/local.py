@@ -7,6 +7,7 @@ agent's periodic rescan is what guarantees that a missed event loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -121,8 +122,10 @@ class LocalSource:
                 )
                 for d in dirnames:
                     full = os.path.join(dirpath, d)
+                    # A folder link is never walked; one leading outside is said so.
                     if os.path.islink(full):
-                        self._inside(full, d if base == "." else f"{base}/{d}", resolved_root)
+                        with contextlib.suppress(PermissionError):
+                            self._inside(full, d if base == "." else f"{base}/{d}", resolved_root)
             for filename in filenames:
                 full = os.path.join(dirpath, filename)
                 rel = Path(full).relative_to(root).as_posix()
@@ -139,7 +142,9 @@ class LocalSource:
             target = Path(full).resolve(strict=True)
         except FileNotFoundError:
             return False  # gone, or a link to nothing: nothing to read
-        except (RuntimeError, OSError) as e:  # a link loop (ELOOP), a folder we cannot enter
+        except PermissionError:
+            raise  # said as such by the caller
+        except (RuntimeError, OSError) as e:  # a link loop (RuntimeError, ELOOP)
             self._refuse(rel, "link cannot be followed; skipped", str(e))
             return False
         if target.is_relative_to(resolved_root):
