@@ -170,6 +170,12 @@ class Demo:
 
     async def _show(self) -> None:
         if not self.options.live:
+            print(
+                f"edge-agent demo: broker {self.broker_url} (any MQTT client can subscribe to "
+                "dt/edge-agent/#)",
+                file=self.out,
+                flush=True,
+            )
             while True:
                 print(render_line(await self.snapshot()), file=self.out, flush=True)
                 await asyncio.sleep(LINE_SECONDS)
@@ -233,6 +239,7 @@ class Demo:
             outbox_batches=self._outbox_batches,
             outbox_bytes=self._outbox_bytes,
             alerts=self.tally.alerts,
+            alert=self.tally.latest_alert,
             recent_quarantine=tuple(self.tally.recent_quarantine),
             sample=self.tally.latest_tower,
             errors=self.logs.errors,

@@ -21,6 +21,7 @@ from simulators.runner import Simulation
 from simulators.tower.sim import TowerSettings, TowerSimulation
 
 THING_NAME: Final = "demo-gateway"
+GRACE_SECONDS: Final = 2.0
 SETTLE_SECONDS: Final = 1.0
 RESCAN_SECONDS: Final = 5.0
 # The simulated clock starts ten minutes before a full hour: the first hourly tower files are
@@ -57,7 +58,10 @@ def simulation_start(now: datetime) -> datetime:
 
 def simulations(start: datetime, seed: int) -> list[Simulation]:
     """The tower and the factory simulators in real time, endless until stopped."""
-    tower = TowerSimulation(TowerSettings(start=start, end=None, seed=seed, realtime=True))
+    # A drifting pH sensor: recipe deviations, then an alert, about a minute and a half in.
+    tower = TowerSimulation(
+        TowerSettings(start=start, end=None, seed=seed, realtime=True, faults=frozenset({"drift"}))
+    )
     factory = FactorySimulation(
         FactorySettings(start=start, end=None, seed=seed, bad_rate=FACTORY_BAD_RATE)
     )
@@ -91,7 +95,10 @@ def agent_config(data_dir: Path, state_dir: Path, *, host: str, port: int) -> Ag
         "stateDir": str(state_dir),
         "sources": sources,
         "datasets": {s.name: builtin_dataset_mapping(s.name) for s in demo_sources()},
-        "cea": cea_mapping(),
+        # The grace period is wall-clock time: 5.5 minutes would be 55 simulated hours at 600x,
+        # holding back the first readings (no site data before the start) and their alerts.
+        "cea": cea_mapping(graceSeconds=GRACE_SECONDS),
+        "health": {"port": None},
         "publish": {
             "target": "mqtt",
             "mqtt": {

@@ -77,18 +77,22 @@ class Tally:
         default_factory=lambda: deque(maxlen=RECENT_QUARANTINE)
     )
     latest_tower: SampleRecord | None = None
+    latest_alert: dict[str, Any] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, topic: str, envelope: Any) -> None:
         """Count one message (``envelope`` is its decoded JSON, or None if it was not JSON)."""
         self.messages += 1
         self.changed.set()
+        if topic.endswith("/status"):
+            return  # the agent's heartbeat
+        if topic.endswith("/alerts") and isinstance(envelope, dict) and "event" in envelope:
+            self.alerts += 1
+            self.latest_alert = envelope
+            return
         records = envelope.get("records") if isinstance(envelope, dict) else None
         if not isinstance(records, list):
             self.unreadable += 1
-            return
-        if topic.endswith("/alerts"):
-            self.alerts += len(records)
             return
         source = envelope.get("source") or {}
         name = str(source.get("name", "?"))

@@ -59,6 +59,7 @@ class Snapshot:
     alerts: int
     recent_quarantine: tuple[QuarantinedRow, ...]
     sample: SampleRecord | None
+    alert: dict[str, Any] | None
     errors: int
     warnings: int
     recent_problems: tuple[str, ...]
@@ -200,8 +201,15 @@ def _quarantine(s: Snapshot) -> list[Line]:
     return lines
 
 
+FUSED = frozenset(
+    {"growId", "tagStatus", "dayOfCycle", "phase", "deviations", "site", "siteStale"}
+    | {"automation", "late", "revision"}
+)
+
+
 def sample_lines(sample: SampleRecord | None, width: int) -> list[Line]:
-    """The latest tower record: where it comes from, who measured it, then its values."""
+    """The latest tower record: where it comes from, who measured it, its values, and what the
+    farm stage fused into it (Grow ID, site and automation as of its time, deviations)."""
     if sample is None:
         return [[("latest tower record", BOLD)], [("  none yet", DIM)]]
     record = sample.record
@@ -209,11 +217,11 @@ def sample_lines(sample: SampleRecord | None, width: int) -> list[Line]:
         ("latest tower record", BOLD),
         (f"  {sample.path}, line {record.get('line', '?')}", DIM),
     ]
-    ids = [str(v) for k, v in record.items() if k.endswith(("_id", "Id")) and v is not None]
+    ids = [str(v) for k, v in record.items() if k.endswith("_id") and v is not None]
     who: Line = [("  ", ""), (str(record.get("ts", "")), ""), ("  " + "  ".join(ids), CYAN)]
     items: list[str] = []
     for key, value in record.items():
-        if key in ("ts", "line") or key.endswith(("_id", "Id")):
+        if key in ("ts", "line") or key.endswith("_id") or key in FUSED:
             continue
         unit = sample.units.get(key)
         label = key.rsplit("_", 1)[0] if unit and "_" in key else key
@@ -228,7 +236,59 @@ def sample_lines(sample: SampleRecord | None, width: int) -> list[Line]:
         current = f"{current}   {item}" if current else item
     if current:
         lines.append([("  " + current, "")])
+    if "tagStatus" in record:
+        lines += fused_lines(record)
     return lines
+
+
+def fused_lines(record: dict[str, Any]) -> list[Line]:
+    """Grow ID, day and phase; the site and automation joined; the recipe's verdict."""
+    if record.get("growId"):
+        tag = f"grow {record['growId']}, day {record.get('dayOfCycle')} ({record.get('phase')})"
+    else:
+        tag = "untracked tray (no growth cycle)"
+    site = record.get("site")
+    site_text = (
+        f"site {value_text(site.get('outdoor_temp_c'))} °C outdoors, "
+        f"{value_text(site.get('power_kw'))} kW, {site.get('ageSeconds')} s before"
+        if isinstance(site, dict)
+        else "site: no reading within the tolerance (siteStale)"
+    )
+    automation = record.get("automation")
+    machine = (
+        f"tower {automation.get('state')}" if isinstance(automation, dict) else "tower state ?"
+    )
+    deviations = record.get("deviations") or []
+    verdict = (
+        ", ".join(
+            f"{d.get('variable')} {value_text(d.get('value'))} out of band" for d in deviations
+        )
+        if deviations
+        else "within the recipe"
+    )
+    late = "  (late)" if record.get("late") else ""
+    return [
+        [("  fused: ", DIM), (tag, CYAN), (f" · {site_text} · {machine}{late}", "")],
+        [("  recipe: ", DIM), (verdict, YELLOW if deviations else GREEN)],
+    ]
+
+
+def alert_lines(alert: dict[str, Any] | None) -> list[Line]:
+    """The latest recipe alert, if any."""
+    if alert is None:
+        return [[("latest alert", BOLD)], [("  none yet", DIM)]]
+    limits = f"band {value_text(alert.get('min'))}-{value_text(alert.get('max'))}"
+    return [
+        [("latest alert", BOLD), (f"  {alert.get('event')}", YELLOW)],
+        [
+            (f"  {alert.get('towerId')} {alert.get('stationId')} ", CYAN),
+            (
+                f"{alert.get('variable')} {value_text(alert.get('value'))} ({limits}, "
+                f"{alert.get('phase')}) since {alert.get('since')}, grow {alert.get('growId')}",
+                "",
+            ),
+        ],
+    ]
 
 
 def render_screen(s: Snapshot, width: int, color: bool = True) -> list[str]:
@@ -237,6 +297,8 @@ def render_screen(s: Snapshot, width: int, color: bool = True) -> list[str]:
     lines += _quarantine(s)
     lines.append([])
     lines += sample_lines(s.sample, width)
+    lines.append([])
+    lines += alert_lines(s.alert)
     if s.recent_problems:
         lines.append([])
         lines.append(

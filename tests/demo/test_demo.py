@@ -228,10 +228,13 @@ def test_tally_counts_records_quarantine_alerts_and_unreadable_messages() -> Non
         "dt/edge-agent/g/plc/quarantine",
         {"source": source, "records": [{"line": 9, "reason": "7 fields but the header has 8"}]},
     )
-    tally.add("dt/edge-agent/g/alerts", {"records": [{"alert": "ph"}]})
+    alert = {"event": "open", "variable": "water_ph", "towerId": "tower-01"}
+    tally.add("dt/edge-agent/g/alerts", alert)
+    tally.add("dt/edge-agent/g/status", {"kind": "heartbeat"})  # neither data nor unreadable
     tally.add("dt/edge-agent/g/plc", None)
-    assert (tally.messages, tally.records, tally.quarantined) == (4, 2, 1)
+    assert (tally.messages, tally.records, tally.quarantined) == (5, 2, 1)
     assert (tally.alerts, tally.unreadable) == (1, 1)
+    assert tally.latest_alert == alert
     assert tally.sources["plc"].records == 2
     assert list(tally.recent_quarantine) == [
         QuarantinedRow("plc", "factory/plc/a.csv", 9, "7 fields but the header has 8")
@@ -340,6 +343,7 @@ def _snapshot(**changes: object) -> Snapshot:
             QuarantinedRow("plc", "factory/plc/p.csv", 74, "7 fields but the header has 8 columns"),
         ),
         "sample": sample,
+        "alert": None,
         "errors": 0,
         "warnings": 0,
         "recent_problems": (),
@@ -370,6 +374,52 @@ def test_screen_shows_sources_totals_quarantine_and_a_sample_record() -> None:
     stopped = "\n".join(render_screen(_snapshot(phase="stopped"), 120, color=False))
     assert "Ctrl-C" not in stopped
     assert "demo.log" not in stopped  # about to be removed with the working folder
+
+
+def test_screen_shows_what_the_farm_stage_fused_and_the_latest_alert() -> None:
+    fused = SampleRecord(
+        "tower",
+        "tower/tower-01/st-2/20261127T04.csv",
+        {
+            "ts": "2026-11-27T04:55:16Z",
+            "line": 13,
+            "tower_id": "tower-01",
+            "station_id": "st-2",
+            "tray_id": "tray-03",
+            "water_ph": 6.93,
+            "growId": "G-1127-0301",
+            "tagStatus": "tagged",
+            "dayOfCycle": 3,
+            "phase": "growth",
+            "deviations": [{"variable": "water_ph", "value": 6.93, "min": 6.0, "max": 6.8}],
+            "site": {"ts": "2026-11-27T04:50:30Z", "ageSeconds": 286, "outdoor_temp_c": 4.5,
+                     "power_kw": 12.25},
+            "siteStale": False,
+            "automation": {"ts": "2026-11-27T04:55:00Z", "state": "running"},
+            "late": False,
+        },
+        {"water_ph": "pH"},
+    )  # fmt: skip
+    alert = {
+        "event": "open",
+        "towerId": "tower-01",
+        "stationId": "st-2",
+        "variable": "water_ph",
+        "value": 6.93,
+        "min": 6.0,
+        "max": 6.8,
+        "phase": "growth",
+        "since": "2026-11-27T04:40:16Z",
+        "growId": "G-1127-0301",
+    }
+    screen = "\n".join(render_screen(_snapshot(sample=fused, alert=alert), 160, color=False))
+    assert "grow G-1127-0301, day 3 (growth)" in screen
+    assert "site 4.5 °C outdoors, 12.25 kW, 286 s before" in screen
+    assert "tower running" in screen
+    assert "water_ph 6.93 out of band" in screen
+    assert "latest alert  open" in screen
+    assert "water_ph 6.93 (band 6-6.8, growth) since 2026-11-27T04:40:16Z" in screen
+    assert "deviations" not in screen  # fused fields are summarised, not dumped
 
 
 def test_screen_fits_a_narrow_terminal_and_colours_only_when_asked() -> None:
