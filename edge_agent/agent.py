@@ -20,9 +20,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from edge_agent.aio import wait_event
 from edge_agent.config.models import AgentConfig, SourceConfig
 from edge_agent.dispatch import Dispatcher
+from edge_agent.disposal import Disposer
 from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError
 from edge_agent.farm.service import CONTEXT_KINDS, Farm
 from edge_agent.farm.worker import FarmWorker
@@ -127,8 +127,6 @@ class Agent:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._thread_stop = threading.Event()
-        self._dispose_pending: set[int] = set()
-        self._dispose_event = asyncio.Event()
         self.runners: dict[str, SourceRunner] = {}
         self.sources: dict[str, Source] = {}
         self.dispatcher: Dispatcher | None = None
@@ -185,7 +183,7 @@ class Agent:
         self.dispatcher = dispatcher = Dispatcher(
             outbox,
             self.publisher,
-            RateLimiter(publish.max_publishes_per_second, publish.max_bytes_per_second),
+            RateLimiter.from_config(publish),
             gauge,
             self.stats,
             max_inflight=max_inflight,
@@ -193,7 +191,8 @@ class Agent:
             on_acknowledged=self._on_acknowledged,
         )
         self._gauge = gauge
-        self._dispose_ledger = Ledger(self._db())
+        self._status_db = self._db()
+        self._disposer = Disposer(config, self.sources, Ledger(self._db()), self.stats)
 
         def on_commit() -> None:
             loop.call_soon_threadsafe(dispatcher.wake)
@@ -249,13 +248,17 @@ class Agent:
     async def run(self) -> None:
         """Run until stopped; returns after a clean shutdown."""
         loop = asyncio.get_running_loop()
+        if self._capture_signals:
+            # Before the (blocking) build: a SIGTERM while it runs stops the agent cleanly
+            # right after, instead of killing the process with the default action.
+            self._install_signals()
         try:
             await asyncio.to_thread(self._build, loop)
         except EdgeAgentError:
+            if self._capture_signals:
+                self._remove_signals()
             self._close()
             raise
-        if self._capture_signals:
-            self._install_signals()
         log.info(
             "edge-agent started",
             extra={
@@ -272,7 +275,7 @@ class Agent:
                 background = [
                     tg.create_task(self.publisher.run(), name="publisher"),
                     tg.create_task(dispatcher.acknowledge(), name="acknowledge"),
-                    tg.create_task(self._dispose_loop(), name="dispose"),
+                    tg.create_task(self._disposer.run(), name="dispose"),
                     tg.create_task(self._status_loop(), name="status"),
                     tg.create_task(self.health.run(self._gauge, dispatcher.limiter), name="health"),
                 ]
@@ -367,85 +370,15 @@ class Agent:
         finally:
             waiting.cancel()
 
+    def _on_acknowledged(self, file_refs: set[int]) -> None:
+        self._disposer.acknowledged(file_refs)
+
     def _close(self) -> None:
         for source in self.sources.values():
             source.close()
         for db in self._dbs:
             db.close()
         self._dbs.clear()
-
-    # ------------------------------------------------------------------ disposition
-
-    def _on_acknowledged(self, file_refs: set[int]) -> None:
-        self._dispose_pending |= file_refs
-        self._dispose_event.set()
-
-    async def _dispose_loop(self) -> None:
-        """Move or delete files once every batch of theirs is acknowledged."""
-        sweep_every = min(s.rescan_seconds for s in self.config.sources)
-        await self._sweep()
-        while True:
-            if not await wait_event(self._dispose_event, sweep_every):
-                await self._sweep()
-                continue
-            self._dispose_event.clear()
-            refs, self._dispose_pending = self._dispose_pending, set()
-            for ref in sorted(refs):
-                record = await asyncio.to_thread(self._dispose_ledger.by_id, ref)
-                if record is None or record.state not in ("read", "duplicate"):
-                    continue
-                if await asyncio.to_thread(self._dispose_ledger.pending_batches, ref):
-                    continue
-                await self._dispose(record.source, ref, record.path, record.size, record.mtime_ns)
-
-    async def _sweep(self) -> None:
-        for source_config in self.config.sources:
-            if source_config.after_ingest == "keep":
-                continue
-            for record in await asyncio.to_thread(
-                self._dispose_ledger.awaiting_disposal, source_config.name
-            ):
-                await self._dispose(
-                    record.source, record.id, record.path, record.size, record.mtime_ns
-                )
-
-    async def _dispose(
-        self, source_name: str, ref: int, path: str, size: int, mtime_ns: int
-    ) -> None:
-        config = self.config.source(source_name)
-        if config.after_ingest == "keep":
-            return
-        source = self.sources[source_name]
-        try:
-            current = await asyncio.to_thread(source.stat, path)
-            if current is None:
-                await asyncio.to_thread(self._dispose_ledger.mark_disposed, ref, None)
-                return
-            if (current.size, current.mtime_ns) != (size, mtime_ns):
-                return  # changed since it was read: read the change first, dispose later
-            if config.after_ingest == "delete":
-                await asyncio.to_thread(source.remove, path)
-                where = None
-            else:
-                assert config.move_to is not None
-                where = await asyncio.to_thread(source.move, path, config.move_to)
-        except (OSError, EdgeAgentError) as e:
-            log.warning(
-                "could not dispose of a file; will try again",
-                extra={
-                    "source": source_name,
-                    "path": path,
-                    "action": config.after_ingest,
-                    "error": str(e),
-                },
-            )
-            return
-        await asyncio.to_thread(self._dispose_ledger.mark_disposed, ref, where)
-        self.stats.files_disposed += 1
-        log.info(
-            "file disposed",
-            extra={"source": source_name, "path": path, "action": config.after_ingest, "to": where},
-        )
 
     # ------------------------------------------------------------------ status
 
@@ -461,7 +394,7 @@ class Agent:
         snapshot = json.dumps(self.stats.snapshot(), default=str)
 
         def write() -> None:
-            with self._dispose_ledger.db.transaction() as conn:
+            with self._status_db.transaction() as conn:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('status', ?) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -120,13 +120,6 @@ def _read(state_dir: Path) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM files WHERE state = 'read'").fetchone()[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="edge_agent/agent.py _dispose_loop/_sweep try every file waiting for disposal even "
-    "when its source is unavailable and log one WARNING per file per sweep (every "
-    "rescanSeconds): a share down for an hour with 1,000 acknowledged files writes ~1.8 "
-    "million warnings; it should stop a source's sweep at SourceUnavailableError and say it once",
-)
 @pytest.mark.timeout(60)
 def test_share_down_while_files_wait_for_disposal_is_reported_once(
     tmp_path: Path,

@@ -1,0 +1,133 @@
+"""Disposition: move or delete a source file once every batch of it is acknowledged.
+
+Files are looked at when the dispatcher reports acknowledgements, and in a sweep every
+``rescanSeconds`` (after a restart, or when a source was down). A file changed since it was read
+stays (its change is read first); a source that cannot be reached stops its sweep and says so
+once a minute, however many files wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+
+from edge_agent.aio import wait_event
+from edge_agent.config.models import AgentConfig
+from edge_agent.errors import EdgeAgentError, StorageFullError
+from edge_agent.sources.base import Source
+from edge_agent.state.ledger import FileRecord, Ledger
+from edge_agent.stats import AgentStats
+
+log = logging.getLogger("edge_agent.agent")
+
+WARN_EVERY = 60.0
+
+
+class Disposer:
+    """One task of the agent: keeps each source's ``afterIngest`` promise."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        sources: Mapping[str, Source],
+        ledger: Ledger,
+        stats: AgentStats,
+    ) -> None:
+        self.config = config
+        self.sources = sources
+        self.ledger = ledger
+        self.stats = stats
+        self._pending: set[int] = set()
+        self._event = asyncio.Event()
+        self._warned: dict[str, float] = {}
+
+    def acknowledged(self, file_refs: set[int]) -> None:
+        """Batches of these files were acknowledged (event loop thread)."""
+        self._pending |= file_refs
+        self._event.set()
+
+    async def run(self) -> None:
+        """Until cancelled."""
+        sweep_every = min(s.rescan_seconds for s in self.config.sources)
+        await self._sweep()
+        while True:
+            if not await wait_event(self._event, sweep_every):
+                await self._sweep()
+                continue
+            self._event.clear()
+            refs, self._pending = self._pending, set()
+            for ref in sorted(refs):
+                record = await asyncio.to_thread(self.ledger.by_id, ref)
+                if record is None or record.state not in ("read", "duplicate"):
+                    continue
+                if self.config.source(record.source).after_ingest == "keep":
+                    continue
+                if await asyncio.to_thread(self.ledger.pending_batches, ref):
+                    continue
+                await self._dispose(record)
+
+    async def _sweep(self) -> None:
+        for source_config in self.config.sources:
+            if source_config.after_ingest == "keep":
+                continue
+            waiting = await asyncio.to_thread(self.ledger.awaiting_disposal, source_config.name)
+            for record in waiting:
+                if not await self._dispose(record, waiting=len(waiting)):
+                    break  # the source is down: its other files wait for the next sweep
+
+    async def _dispose(self, record: FileRecord, *, waiting: int = 1) -> bool:
+        """Move or delete one file; False when its source could not be reached."""
+        config = self.config.source(record.source)
+        source = self.sources[record.source]
+        try:
+            current = await asyncio.to_thread(source.stat, record.path)
+            if current is None:
+                where = None  # gone already (moved or deleted by someone, or by us before a crash)
+            elif (current.size, current.mtime_ns) != (record.size, record.mtime_ns):
+                return True  # changed since it was read: read the change first, dispose later
+            elif config.after_ingest == "delete":
+                await asyncio.to_thread(source.remove, record.path)
+                where = None
+            else:
+                assert config.move_to is not None
+                where = await asyncio.to_thread(source.move, record.path, config.move_to)
+        except (OSError, EdgeAgentError) as e:
+            self._warn(record, waiting, e)
+            return False
+        try:
+            await asyncio.to_thread(self.ledger.mark_disposed, record.id, where)
+        except StorageFullError as e:
+            # The file is already moved or deleted: the next sweep finds it gone and records it.
+            self._warn(record, waiting, e)
+            return False
+        self._warned.pop(record.source, None)
+        if current is not None:
+            self.stats.files_disposed += 1
+            log.info(
+                "file disposed",
+                extra={
+                    "source": record.source,
+                    "path": record.path,
+                    "action": config.after_ingest,
+                    "to": where,
+                },
+            )
+        return True
+
+    def _warn(self, record: FileRecord, waiting: int, error: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned.get(record.source, -WARN_EVERY) < WARN_EVERY:
+            return
+        self._warned[record.source] = now
+        log.warning(
+            "could not dispose of a file; will try again",
+            extra={
+                "source": record.source,
+                "path": record.path,
+                "action": self.config.source(record.source).after_ingest,
+                "waiting": waiting,
+                "error": str(error),
+            },
+        )
