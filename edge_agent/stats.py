@@ -44,7 +44,7 @@ class SourceStatus:
     def __init__(self, name: str) -> None:
         self.name = name
         self._state = "starting"  # starting | watching | unavailable | access-denied | paused
-        self.state_since = time.time()
+        self.state_since = time.monotonic()
         self.detail = ""
         self.files_seen = 0
         self._files_waiting = 0
@@ -68,7 +68,7 @@ class SourceStatus:
     def state(self, value: str) -> None:
         if value != self._state:
             self._state = value
-            self.state_since = time.time()
+            self.state_since = time.monotonic()
 
     @property
     def files_waiting(self) -> int:
@@ -79,7 +79,7 @@ class SourceStatus:
     def files_waiting(self, value: int) -> None:
         self._files_waiting = value
         if value and self._busy_since is None:
-            self._busy_since = time.time()
+            self._busy_since = time.monotonic()
 
     @property
     def current_file(self) -> str | None:
@@ -91,7 +91,7 @@ class SourceStatus:
         self._current_file = value
         if value is not None:
             if self._busy_since is None:
-                self._busy_since = time.time()
+                self._busy_since = time.monotonic()
         elif not self._files_waiting:
             # The runner takes the next file off its queue (waiting drops to 0) just before it
             # names it current, so only the end of a pass with nothing queued means caught up.
@@ -101,11 +101,12 @@ class SourceStatus:
         """How long the source has continuously had files waiting or being read (0: caught up)."""
         if self._busy_since is None:
             return 0.0
-        return max(0.0, (time.time() if now is None else now) - self._busy_since)
+        return max(0.0, (time.monotonic() if now is None else now) - self._busy_since)
 
     def as_dict(self, now: float | None = None) -> dict[str, Any]:
-        """A JSON-able copy."""
-        now = time.time() if now is None else now
+        """A JSON-able copy (``now``: ``time.monotonic()``; durations never use the wall clock,
+        which may be set back)."""
+        now = time.monotonic() if now is None else now
         return {
             "name": self.name,
             "state": self._state,
@@ -154,6 +155,7 @@ class AgentStats:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able copy (what the status snapshot in the state database holds)."""
         now = time.time()
+        elapsed = time.monotonic()
         return {
             "started": self.started,
             "pid": self.pid,
@@ -165,5 +167,5 @@ class AgentStats:
             "rowsAcknowledged": self.rows_acknowledged,
             "publishErrors": dict(self.publish_errors),
             "filesDisposed": self.files_disposed,
-            "sources": {name: s.as_dict(now) for name, s in self.sources.items()},
+            "sources": {name: s.as_dict(elapsed) for name, s in self.sources.items()},
         }

@@ -105,7 +105,7 @@ class AgentCollector(Collector):
         yield from self._ledger()
 
     def _memory(self) -> Iterator[Metric]:
-        stats, now = self.stats, time.time()
+        stats, now = self.stats, time.monotonic()
         verdict = self.verdict()
         yield GaugeMetricFamily(
             "edge_agent_healthy", "1 if /healthz answers 200, else 0", value=int(verdict.healthy)

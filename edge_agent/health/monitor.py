@@ -51,7 +51,7 @@ class HealthMonitor:
         publisher: Publisher,
         grace_seconds: float,
         outbox_bytes: Callable[[], int],
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stats = stats
         self.publisher = publisher

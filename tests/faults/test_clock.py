@@ -168,13 +168,6 @@ def test_wall_clock_jumping_back_an_hour(
     print(f"\nclock stepped {JUMP_SECONDS} s: {received.copies} records, {received.repeats} again")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="edge_agent/health/monitor.py (clock=time.time) and stats.py (state_since) measure "
-    "durations on the wall clock: after a step back an ongoing outage lasts negative seconds "
-    "and health says healthy until the clock catches up (an hour here); durations need "
-    "time.monotonic()",
-)
 @pytest.mark.timeout(60)
 def test_health_still_reports_an_outage_after_the_clock_steps_back(
     tmp_path: Path, mosquitto_broker: BrokerFactory, unique_thing: str
