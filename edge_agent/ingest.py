@@ -64,6 +64,33 @@ class IngestSettings:
     min_free_disk_bytes: int
 
 
+# A quarantine entry names the problem and shows the row; a huge bad value or line must not
+# make a payload IoT Core refuses (the reason quotes the value, the raw text is the line).
+MAX_REASON_CHARS = 512
+MAX_RAW_CHARS = 4096
+
+
+def _bounded_entry(
+    line: int, reason: str, raw: str, builder: BatchBuilder
+) -> tuple[dict[str, object], bytes]:
+    """The quarantine entry, its reason and raw text cut so that it fits a payload."""
+    if len(reason) > MAX_REASON_CHARS:
+        reason = reason[:MAX_REASON_CHARS] + f"… ({len(reason):,} characters)"
+    limit = MAX_RAW_CHARS
+    while True:
+        shown = raw if len(raw) <= limit else raw[:limit] + f"… ({len(raw):,} characters)"
+        entry: dict[str, object] = {"line": line, "reason": reason, "raw": shown}
+        text = encode(entry)
+        try:
+            builder.check(text)
+        except RecordTooLargeError:
+            if limit == 0:
+                raise
+            limit //= 4  # escaped control characters take six bytes each
+            continue
+        return entry, text
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
@@ -121,6 +148,23 @@ class FileIngestor:
                     extra={"source": name, "path": info.path, "reason": reason},
                 )
                 record = self.ledger.new_version(record, reason)
+            elif record.state == "failed":
+                # Quarantined whole already: a growing file that still cannot be read is not
+                # quarantined again at each growth; a rewrite (above) gets a fresh look.
+                self._commit(
+                    record,
+                    [],
+                    [],
+                    offset=size,
+                    next_line=record.next_line,
+                    counts=(0, 0, 0),
+                    size=size,
+                    mtime_ns=info.mtime_ns,
+                    probes=probes_at(stream, size),
+                    state="failed",
+                    note=None,
+                )
+                return PassResult(info.path, 0, 0, 0, 0, True, "failed", "quarantined whole before")
             return self._read(stream, record, info, size)
 
     def _read(self, stream: BinaryIO, record: FileRecord, info: FileInfo, size: int) -> PassResult:
@@ -270,8 +314,7 @@ class FileIngestor:
 
         def add_quarantine(line: int, reason: str, raw: str) -> None:
             nonlocal quarantined
-            entry = {"line": line, "reason": reason, "raw": raw}
-            text = encode(entry)
+            entry, text = _bounded_entry(line, reason, raw, quarantine)
             if not quarantine.fits(text):
                 flush()
             quarantine.add(text, line)

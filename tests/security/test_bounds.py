@@ -116,12 +116,6 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path) -> None:
     assert big < small * 1.5 + MB, f"{small / MB:.2f} MiB for 10k rows, {big / MB:.2f} for 100k"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="generic.py puts the whole bad value in the RowError reason and ingest.py adds a "
-    "quarantine entry to its batch whatever its size: a 300 kB value makes a 300 kB quarantine "
-    "payload, over maxPayloadBytes (IoT Core refuses it and the batch stays in the outbox)",
-)
 def test_a_huge_bad_value_still_fits_one_quarantine_payload(tmp_path: Path) -> None:
     ds = DatasetConfig.model_validate({"columns": {"v": {"type": "float"}}})
     p = Pipeline(tmp_path, ds, max_payload_bytes=131_072)
