@@ -164,6 +164,9 @@ class ColumnConfig(Model):
 class CsvConfig(Model):
     """The CSV dialect of a dataset's files."""
 
+    # Whitespace is meaningful here: a tab delimiter, a blank null marker.
+    model_config = ConfigDict(**{**Model.model_config, "str_strip_whitespace": False})
+
     encoding: str = "auto"
     delimiter: str = "auto"
     quotechar: str = '"'
@@ -292,6 +295,15 @@ class TlsConfig(Model):
         return self
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class MqttConfig(Model):
     """A direct MQTT connection with paho-mqtt."""
 
@@ -307,6 +319,15 @@ class MqttConfig(Model):
     max_inflight: int = Field(default=16, ge=1, le=1000)
     reconnect_min_seconds: PositiveSeconds = 1
     reconnect_max_seconds: PositiveSeconds = 60
+
+    @model_validator(mode="after")
+    def _no_clear_text_password(self) -> MqttConfig:
+        if self.password is not None and self.tls is None and not _is_loopback(self.host):
+            raise ValueError(
+                f"password: it would cross the network to {self.host} in clear text — add a "
+                "tls section (ca, and cert/key for mutual TLS), or reach the broker on localhost"
+            )
+        return self
 
     @field_validator("protocol", mode="before")
     @classmethod
@@ -472,10 +493,15 @@ class AgentConfig(Model):
                     "dataset names"
                 )
                 continue
+            # The longest source name reading this dataset: {source} renders to it.
+            readers = [s.name for s in self.sources if s.dataset == name] or ["_"]
             for suffix in ("", "/quarantine"):
                 topic = (
                     TopicTemplate(dataset.topic).render(
-                        thingName=self.thing_name, dataset=name, kind=dataset.kind
+                        thingName=self.thing_name,
+                        dataset=name,
+                        kind=dataset.kind,
+                        source=max(readers, key=len),
                     )
                     + suffix
                 )

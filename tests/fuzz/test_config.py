@@ -292,11 +292,6 @@ def test_found_by_fuzzing() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='models.py: str_strip_whitespace strips YAML "\\t" (a real tab) to "" before the '
-    "delimiter check, so the tab delimiter the README lists is refused",
-)
 def test_a_tab_delimiter_in_yaml_is_accepted() -> None:
     document = copy.deepcopy(VALID)
     document["datasets"]["line1"]["csv"].update(yaml.safe_load('delimiter: "\\t"'))
