@@ -44,10 +44,21 @@ class Joined:
 class Enricher:
     """Joins readings against the farm state."""
 
-    def __init__(self, state: FarmState, recipes: RecipeBook) -> None:
+    def __init__(
+        self,
+        state: FarmState,
+        recipes: RecipeBook,
+        *,
+        wait_for_site: bool = True,
+        wait_for_automation: bool = True,
+    ) -> None:
+        """``wait_for_site``/``wait_for_automation``: whether that context is read at all (a
+        source has such a dataset); without it readings are final at once, never held."""
         self.state = state
         self.recipes = recipes
         self.tolerance = state.cea.site_tolerance_minutes * 60
+        self.wait_for_site = wait_for_site
+        self.wait_for_automation = wait_for_automation
 
     def join(self, record: dict[str, Any], reading: TowerReading) -> Joined:
         """The enrichment fields of ``record`` as the farm state stands now."""
@@ -93,5 +104,7 @@ class Enricher:
             tag = "|"
         site_at = f"{site[0]:.0f}" if site_field is not None and site is not None else ""
         automation_at = f"{automation[0]:.0f}" if automation is not None else ""
-        complete = site_field is not None and site_known and automation_field is not None
+        complete = (not self.wait_for_site or (site_field is not None and site_known)) and (
+            not self.wait_for_automation or automation_field is not None
+        )
         return Joined(fields, complete, f"{tag}|{site_at}|{automation_at}")

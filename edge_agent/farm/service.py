@@ -25,7 +25,13 @@ class Farm:
         self.cea = config.cea
         self.state = FarmState(config.cea)
         self.recipes = RecipeBook(config.cea)
-        self.enricher = Enricher(self.state, self.recipes)
+        kinds = {config.datasets[s.dataset].kind for s in config.sources}
+        self.enricher = Enricher(
+            self.state,
+            self.recipes,
+            wait_for_site="site" in kinds,
+            wait_for_automation="automation" in kinds,
+        )
         # Set once the context sources have read what was already on disk: tower files wait
         # for it (up to CONTEXT_WAIT_SECONDS), so a backlog is tagged right the first time
         # instead of being published untracked and corrected.
