@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover - depends on the build machine
 
 DEPLOY = Path(__file__).resolve().parent
 ROOT = DEPLOY.parent
-RECIPE = ROOT / "recipes" / "com.example.EdgeAgent.yaml"
+RECIPE = ROOT / "recipes" / "io.edgeagent.EdgeAgent.yaml"
 COMPONENT = "io.edgeagent.EdgeAgent"
 ARTIFACT = "edge-agent.zip"
 WHEELS_IN_ZIP = "wheels"  # unpacked to {artifacts:decompressedPath}/edge-agent/wheels

@@ -29,7 +29,7 @@ from tests.infra.samba import SambaServer
 
 pytestmark = pytest.mark.infra
 
-RECIPE = Path(__file__).parents[2] / "recipes" / "com.example.EdgeAgent.yaml"
+RECIPE = Path(__file__).parents[2] / "recipes" / "io.edgeagent.EdgeAgent.yaml"
 DATA_TOPIC = "dt/edge-agent/gateway-01/line1"
 
 

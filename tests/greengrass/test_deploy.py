@@ -28,7 +28,7 @@ from tests.infra.nucleus import NucleusDouble, mqtt_topic_matches
 
 ROOT = Path(__file__).parents[2]
 DEPLOY = ROOT / "deploy"
-RECIPE = ROOT / "recipes" / "com.example.EdgeAgent.yaml"
+RECIPE = ROOT / "recipes" / "io.edgeagent.EdgeAgent.yaml"
 COMPONENT = "io.edgeagent.EdgeAgent"
 THING = "{iot:thingName}"
 BUCKET = "test-bucket"

@@ -17,7 +17,7 @@ from tests.infra.nucleus import NucleusDouble
 
 pytestmark = pytest.mark.infra
 
-RECIPE = Path(__file__).parents[2] / "recipes" / "com.example.EdgeAgent.yaml"
+RECIPE = Path(__file__).parents[2] / "recipes" / "io.edgeagent.EdgeAgent.yaml"
 TOPIC = "dt/edge-agent/gateway-01/line1"
 
 

@@ -14,7 +14,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.config.topics import TopicTemplate
 from tests.infra.nucleus import mqtt_topic_matches
 
-RECIPE = Path(__file__).parents[2] / "recipes" / "com.example.EdgeAgent.yaml"
+RECIPE = Path(__file__).parents[2] / "recipes" / "io.edgeagent.EdgeAgent.yaml"
 COMPONENT = "io.edgeagent.EdgeAgent"
 THING = "{iot:thingName}"
 
