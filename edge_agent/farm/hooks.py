@@ -20,7 +20,7 @@ import orjson
 from edge_agent.batcher import encode
 from edge_agent.farm import chunks
 from edge_agent.farm.alerts import StationReading
-from edge_agent.farm.chunks import Entry
+from edge_agent.farm.chunks import Columns
 from edge_agent.farm.enrich import Enricher
 from edge_agent.farm.records import (
     AutomationState,
@@ -173,8 +173,8 @@ class TowerHook:
         self._version = version
         self._units = units
         self._grace = grace_seconds
-        self._sent: dict[str, list[Entry]] = {}  # by tower
-        self._sent_keys: list[tuple[str, str]] = []  # (tower, station) of each entry, in order
+        self._sent: dict[str, Columns] = {}  # by tower
+        self._last_tower = ""
         self._held: list[tuple[Any, ...]] = []
         self._last: tuple[str, int] | None = None  # ("sent" | "held", line) of the last take
         self._generation: int | None = None
@@ -195,20 +195,23 @@ class TowerHook:
             fields["late"] = late
             # The record as read is kept for corrections (they join it again); the published
             # record is it with the joins appended: two small encodings, no copy of the dict.
-            text = encode(record)[:-1] + b"," + encode(fields)[1:]
-            entry = Entry(
+            base = encode(record)
+            text = base[:-1] + b"," + encode(fields)[1:]
+            columns = self._sent.get(reading.tower_id)
+            if columns is None:
+                columns = self._sent[reading.tower_id] = Columns()
+            columns.add(
                 line,
                 reading.ts,
                 reading.station_id,
                 reading.tray_id,
-                joined.sig,
-                fields["deviations"] or None,
-                0,
-                late,
-                record,
+                sig=joined.sig,
+                deviations=fields["deviations"] or None,
+                revision=0,
+                late=late,
+                record=base,
             )
-            self._sent.setdefault(reading.tower_id, []).append(entry)
-            self._sent_keys.append((reading.tower_id, reading.station_id))
+            self._last_tower = reading.tower_id
             self._last = ("sent", line)
             return text
         self._held.append(
@@ -233,8 +236,7 @@ class TowerHook:
         if self._last[0] == "held":
             self._held.pop()
         else:
-            tower, _station = self._sent_keys.pop()
-            self._sent[tower].pop()
+            self._sent[self._last_tower].pop()
         self._last = None
 
     def write(self, conn: sqlite3.Connection) -> None:
@@ -250,20 +252,17 @@ class TowerHook:
                 self._held,
             )
         now = time.time()
-        for tower, entries in self._sent.items():
-            if entries:
-                chunks.insert(conn, (self._file_ref, self._version, tower), entries, now)
+        for tower, columns in self._sent.items():
+            if columns:
+                chunks.insert(conn, (self._file_ref, self._version, tower), columns, now)
 
     def committed(self) -> None:
         self._first_commit = False
-        by_station: dict[tuple[str, str], list[Entry]] = {}
-        ordered = _in_order(self._sent, self._sent_keys)
-        for station_key, e in zip(self._sent_keys, ordered, strict=True):
-            by_station.setdefault(station_key, []).append(e)
         sent = [
-            (tower, station, StationReading(e.ts, e.tray_id, e.grow_id(), e.deviations or []))
-            for (tower, station), entries in by_station.items()
-            for e in _turns(entries)
+            (tower, station, reading)
+            for tower, columns in self._sent.items()
+            for station, readings in _by_station(columns).items()
+            for reading in readings
         ]
         if sent:
             self._state.readings_sent(sent)
@@ -276,34 +275,37 @@ class TowerHook:
         if sent or self._held or self._generation is not None:
             self._notify()
         self._sent = {}
-        self._sent_keys = []
         self._held = []
         self._last = None
         self._lines = []
         self._generation = None
 
 
-def _turns(entries: list[Entry]) -> list[Entry]:
-    """What alerts need of a station's readings (in time order): those out of band, the first
-    back in band after them (it ends runs), and the first and last (the tracker's bounds). A
-    reading in band after another in band changes nothing."""
-    entries.sort(key=lambda e: e.ts)
-    kept = []
-    previous_clean = False
-    last = len(entries) - 1
-    for i, e in enumerate(entries):
-        clean = not e.deviations
-        if not (clean and previous_clean) or i in (0, last):
-            kept.append(e)
-        previous_clean = clean
-    return kept
+def _by_station(columns: Columns) -> dict[str, list[StationReading]]:
+    """What alert evaluation needs of a chunk, by station (see :func:`_turns`)."""
+    rows: dict[str, list[int]] = {}
+    for i, station in enumerate(columns.stations):
+        rows.setdefault(station, []).append(i)
+    found: dict[str, list[StationReading]] = {}
+    for station, indexes in rows.items():
+        indexes.sort(key=columns.timestamps.__getitem__)
+        found[station] = [
+            StationReading(
+                columns.timestamps[i],
+                columns.trays[i],
+                columns.sigs[i].split("|", 1)[0] or None,
+                columns.deviations[i] or [],
+            )
+            for i in _turns([not columns.deviations[i] for i in indexes], indexes)
+        ]
+    return found
 
 
-def _in_order(by_tower: dict[str, list[Entry]], keys: list[tuple[str, str]]) -> list[Entry]:
-    """The entries in the order they were taken (they are kept by tower)."""
-    positions = dict.fromkeys(by_tower, 0)
-    ordered = []
-    for tower, _station in keys:
-        ordered.append(by_tower[tower][positions[tower]])
-        positions[tower] += 1
-    return ordered
+def _turns(clean: list[bool], items: list[int]) -> list[int]:
+    """What alerts need of a station's readings in time order (``clean``: in band): those out
+    of band, the first back in band after them (it ends runs), and the first and the last (the
+    tracker's bounds). A reading in band after another in band changes nothing."""
+    last = len(items) - 1
+    return [
+        item for i, item in enumerate(items) if not (clean[i] and i and clean[i - 1]) or i == last
+    ]

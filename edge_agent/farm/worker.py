@@ -330,7 +330,7 @@ class FarmWorker:
                 "DELETE FROM farm_held WHERE file_ref = ? AND version = ? AND line = ?", released
             )
             for file_ref, version, tower, entries in new_chunks:
-                chunks.insert(conn, (file_ref, version, tower), entries, now)
+                chunks.insert(conn, (file_ref, version, tower), chunks.pack(entries), now)
             for chunk in rewritten.values():
                 chunks.rewrite(conn, chunk, now)
         self.gauge.add(added)
