@@ -32,7 +32,6 @@ if str(ROOT) not in sys.path:
 from tests.infra.mosquitto import Broker, Certificates  # noqa: E402
 
 NAIVE = Path(__file__).resolve().parent / "naive.py"
-AGENT_WINDOW = Path(__file__).resolve().parent / "agent_window.py"
 THING = "bench-gw"
 IOT_PUBLISHES_PER_SECOND = 100
 IOT_BYTES_PER_SECOND = 524_288
@@ -275,8 +274,6 @@ class AgentProcess:
         work: Path,
         config: dict[str, Any],
         env: dict[str, str] | None = None,
-        *,
-        window: bool = False,
     ):
         work.mkdir(parents=True, exist_ok=True)
         self.work = work
@@ -288,7 +285,7 @@ class AgentProcess:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                *([str(AGENT_WINDOW)] if window else ["-m", "edge_agent"]),
+                *("-m", "edge_agent"),
                 *("run", "--config", str(config_path)),
             ],
             stdout=self._log,
@@ -316,10 +313,10 @@ class AgentProcess:
 
 @contextlib.contextmanager
 def running_agent(
-    work: Path, config: dict[str, Any], env: dict[str, str] | None = None, *, window: bool = False
+    work: Path, config: dict[str, Any], env: dict[str, str] | None = None
 ) -> Iterator[AgentProcess]:
-    """The agent as a child process (``window``: through bench/agent_window.py)."""
-    agent = AgentProcess(work, config, env, window=window)
+    """The agent as a child process."""
+    agent = AgentProcess(work, config, env)
     try:
         yield agent
     finally:

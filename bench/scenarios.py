@@ -343,25 +343,25 @@ def smb(
 # ---------------------------------------------------------------------- (e) IoT Core limits on
 
 
-AGENTS = (("agent", False), ("window", True))
-"""The agent as shipped, and with ``RateLimiter.from_config``'s window (bench/agent_window.py)."""
+AGENTS = (("agent", False),)
+"""The agent as shipped (its limiter: ``RateLimiter.from_config``, a one-second sliding window)."""
 
 
 def limits(work: Path, seconds: float, bytes_per_row: float) -> Figures:
     """A file that takes ``seconds`` at 512 KiB/s, with the IoT Core limits on: the agent to
-    the end (as shipped, then with the sliding window); the naive ingest for as long, then
+    the end; the naive ingest for as long, then
     stopped (at 100 rows/s it would take hours)."""
     rows = int(seconds * IOT_BYTES_PER_SECOND / bytes_per_row)
     staging = work / "data.csv"
     n_rows, n_bytes = write_csv(staging, rows)
     out: Figures = {"rows": n_rows, "file_bytes": n_bytes}
     with broker(work) as server, subscriber(server, "#") as wire:
-        for prefix, window in AGENTS:
+        for prefix, _shipped in AGENTS:
             inbox = work / prefix / "in"
             inbox.mkdir(parents=True)
             source = {"name": "bench", "path": str(inbox), "settleSeconds": SETTLE, "dataset": "d"}
             config = agent_config(work / prefix, [source], {"d": DATASET}, server.port, limits=True)
-            with running_agent(work / prefix, config, window=window) as agent:
+            with running_agent(work / prefix, config) as agent:
                 agent_ready(agent, local_drop(work, inbox))
                 time.sleep(1.5)  # the limiter recovers from the warm-up, as on a quiet connection
                 t0 = time.monotonic()
@@ -442,11 +442,11 @@ def drain(work: Path, days: float, towers: int, poll: float) -> Figures:
     sources, datasets, files, rows = site_layout(site)
     out: Figures = {"files": files, "rows": rows, "datasets": ", ".join(datasets)}
     with broker(work) as server, subscriber(server, "#") as wire:
-        for prefix, window in AGENTS:
+        for prefix, _shipped in AGENTS:
             config = agent_config(work / prefix, sources, datasets, server.port, limits=True)
             config |= farm_section(site, datasets)
             t0 = time.monotonic()
-            with running_agent(work / prefix, config, window=window) as agent:
+            with running_agent(work / prefix, config) as agent:
                 state = agent.state
 
                 def drained(state: StateReader = state) -> bool:
