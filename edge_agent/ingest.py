@@ -151,21 +151,34 @@ class FileIngestor:
             elif record.state == "failed":
                 # Quarantined whole already: a growing file that still cannot be read is not
                 # quarantined again at each growth; a rewrite (above) gets a fresh look.
-                self._commit(
-                    record,
-                    [],
-                    [],
-                    offset=size,
-                    next_line=record.next_line,
-                    counts=(0, 0, 0),
-                    size=size,
-                    mtime_ns=info.mtime_ns,
-                    probes=probes_at(stream, size),
-                    state="failed",
-                    note=None,
-                )
-                return PassResult(info.path, 0, 0, 0, 0, True, "failed", "quarantined whole before")
+                return self._pass_over(stream, record, info, size, "failed", note=None)
             return self._read(stream, record, info, size)
+
+    def _pass_over(
+        self,
+        stream: BinaryIO,
+        record: FileRecord,
+        info: FileInfo,
+        size: int,
+        state: str,
+        *,
+        note: str | None,
+    ) -> PassResult:
+        """Record the whole file as dealt with, reading none of its rows."""
+        self._commit(
+            record,
+            [],
+            [],
+            offset=size,
+            next_line=record.next_line,
+            counts=(0, 0, 0),
+            size=size,
+            mtime_ns=info.mtime_ns,
+            probes=probes_at(stream, size),
+            state=state,
+            note=note,
+        )
+        return PassResult(info.path, 0, 0, 0, 0, True, state, note or "quarantined whole before")
 
     def _read(self, stream: BinaryIO, record: FileRecord, info: FileInfo, size: int) -> PassResult:
         settings = self.settings
@@ -181,20 +194,7 @@ class FileIngestor:
                     "file is a copy of one already read; skipped",
                     extra={"source": record.source, "path": info.path, "original": original},
                 )
-                self._commit(
-                    record,
-                    [],
-                    [],
-                    offset=size,
-                    next_line=record.next_line,
-                    counts=(0, 0, 0),
-                    size=size,
-                    mtime_ns=info.mtime_ns,
-                    probes=probes_at(stream, size),
-                    state="duplicate",
-                    note=note,
-                )
-                return PassResult(info.path, 0, 0, 0, 0, True, "duplicate", note)
+                return self._pass_over(stream, record, info, size, "duplicate", note=note)
         if size == 0:
             if final:
                 self._commit(

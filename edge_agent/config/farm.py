@@ -10,29 +10,16 @@ from __future__ import annotations
 
 import re
 from itertools import pairwise
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
+from edge_agent.config.base import Model, NonNegativeSeconds, PositiveSeconds
 from edge_agent.config.topics import TopicTemplate
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-PositiveSeconds = Annotated[float, Field(gt=0)]
-NonNegativeSeconds = Annotated[float, Field(ge=0)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        str_strip_whitespace=True,
-    )
-
-
-class Band(_Model):
+class Band(Model):
     """The tolerance band of one variable: a value below ``min`` or above ``max`` deviates."""
 
     min: float | None = None
@@ -53,7 +40,7 @@ class Band(_Model):
         return self
 
 
-class RecipePhase(_Model):
+class RecipePhase(Model):
     """A named phase of the growth cycle, by day of cycle (both days included)."""
 
     name: str = Field(min_length=1, max_length=64)
@@ -68,7 +55,7 @@ class RecipePhase(_Model):
         return self
 
 
-class GrowRecipe(_Model):
+class GrowRecipe(Model):
     """Target conditions for a crop, phase by phase."""
 
     crop: str = ""
@@ -93,7 +80,7 @@ class GrowRecipe(_Model):
         return self
 
 
-class CeaConfig(_Model):
+class CeaConfig(Model):
     """The site this gateway serves and how tower readings are tagged, fused and checked."""
 
     site_id: str = Field(pattern=_ID)

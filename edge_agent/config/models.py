@@ -11,18 +11,17 @@ import codecs
 import ipaddress
 import os
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
+from edge_agent.config.base import Model, NonNegativeSeconds, PositiveSeconds
 from edge_agent.config.farm import CeaConfig
 from edge_agent.config.topics import TopicTemplate, check_topic
 
@@ -32,22 +31,6 @@ IOT_MAX_PUBLISHES_PER_SECOND = 100
 IOT_MAX_BYTES_PER_SECOND = 524_288
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
-PositiveSeconds = Annotated[float, Field(gt=0)]
-NonNegativeSeconds = Annotated[float, Field(ge=0)]
-
-
-class Model(BaseModel):
-    """Base for every configuration model: camelCase keys, unknown keys refused, frozen."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        str_strip_whitespace=True,
-    )
-
 
 # --------------------------------------------------------------------------- sources
 

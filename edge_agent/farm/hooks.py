@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 
@@ -31,6 +31,8 @@ from edge_agent.farm.records import (
 )
 from edge_agent.farm.state import Change, FarmState
 from edge_agent.farm.timeline import mint_grow_id
+
+T = TypeVar("T")
 
 
 class PassHook(Protocol):
@@ -54,103 +56,95 @@ class PassHook(Protocol):
         ...
 
 
-class SiteHook:
+class _ContextHook(Generic[T]):
+    """Rows that become farm context: typed, written with their file's offset, then applied to
+    the in-memory state. Subclasses say how a record becomes a row of their table."""
+
+    insert = ""  # INSERT OR REPLACE ... with one ? per column of ``row``
+
+    def __init__(self, state: FarmState, notify: Callable[[], None]) -> None:
+        self._state = state
+        self._notify = notify
+        self._pending: list[tuple[T, tuple[Any, ...], int]] = []
+
+    def parse(self, record: Record) -> tuple[T, tuple[Any, ...]] | None:
+        """The typed row and its database row; None to publish it without keeping it."""
+        raise NotImplementedError
+
+    def apply(self, items: list[T]) -> None:
+        """Committed: update the in-memory state."""
+        raise NotImplementedError
+
+    def take(self, record: Record, line: int) -> Record | bytes | None:
+        parsed = self.parse(record)
+        if parsed is not None:
+            self._pending.append((*parsed, line))
+        return record
+
+    def discard(self, line: int) -> None:
+        if self._pending and self._pending[-1][2] == line:
+            self._pending.pop()
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(self.insert, [row for _item, row, _line in self._pending])
+
+    def committed(self) -> None:
+        if self._pending:
+            self.apply([item for item, _row, _line in self._pending])
+            self._pending = []
+            self._notify()
+
+
+class SiteHook(_ContextHook[SiteReading]):
     """Site rows: the readings of this gateway's site become the site timeline."""
 
-    def __init__(self, state: FarmState, notify: Callable[[], None]) -> None:
-        self._state = state
-        self._notify = notify
-        self._pending: list[tuple[SiteReading, bytes, int]] = []
+    insert = "INSERT OR REPLACE INTO farm_site (site_id, ts, data) VALUES (?, ?, ?)"
 
-    def take(self, record: Record, line: int) -> Record | bytes | None:
+    def parse(self, record: Record) -> tuple[SiteReading, tuple[Any, ...]] | None:
         reading = SiteReading.from_record(record)
-        if reading.site_id == self._state.cea.site_id:
-            self._pending.append((reading, encode(reading.values), line))
-        return record
+        if reading.site_id != self._state.cea.site_id:
+            return None
+        return reading, (reading.site_id, reading.ts, encode(reading.values))
 
-    def discard(self, line: int) -> None:
-        if self._pending and self._pending[-1][2] == line:
-            self._pending.pop()
-
-    def write(self, conn: sqlite3.Connection) -> None:
-        conn.executemany(
-            "INSERT OR REPLACE INTO farm_site (site_id, ts, data) VALUES (?, ?, ?)",
-            [(r.site_id, r.ts, data) for r, data, _line in self._pending],
-        )
-
-    def committed(self) -> None:
-        if self._pending:
-            self._state.add_site(r for r, _data, _line in self._pending)
-            self._pending = []
-            self._notify()
+    def apply(self, items: list[SiteReading]) -> None:
+        self._state.add_site(items)
 
 
-class AutomationHook:
+class AutomationHook(_ContextHook[AutomationState]):
     """Automation rows: each tower's machine state over time."""
 
-    def __init__(self, state: FarmState, notify: Callable[[], None]) -> None:
-        self._state = state
-        self._notify = notify
-        self._pending: list[tuple[AutomationState, bytes, int]] = []
+    insert = "INSERT OR REPLACE INTO farm_automation (tower_id, ts, data) VALUES (?, ?, ?)"
 
-    def take(self, record: Record, line: int) -> Record | bytes | None:
+    def parse(self, record: Record) -> tuple[AutomationState, tuple[Any, ...]]:
         state = AutomationState.from_record(record)
-        self._pending.append((state, encode({"state": state.state, **state.values}), line))
-        return record
+        data = encode({"state": state.state, **state.values})
+        return state, (state.tower_id, state.ts, data)
 
-    def discard(self, line: int) -> None:
-        if self._pending and self._pending[-1][2] == line:
-            self._pending.pop()
-
-    def write(self, conn: sqlite3.Connection) -> None:
-        conn.executemany(
-            "INSERT OR REPLACE INTO farm_automation (tower_id, ts, data) VALUES (?, ?, ?)",
-            [(s.tower_id, s.ts, data) for s, data, _line in self._pending],
-        )
-
-    def committed(self) -> None:
-        if self._pending:
-            self._state.add_automation(s for s, _data, _line in self._pending)
-            self._pending = []
-            self._notify()
+    def apply(self, items: list[AutomationState]) -> None:
+        self._state.add_automation(items)
 
 
-class SeedingHook:
+class SeedingHook(_ContextHook[SeedingEvent]):
     """Seeding events: cycles open and close; the published event carries its Grow ID."""
 
-    def __init__(self, state: FarmState, notify: Callable[[], None]) -> None:
-        self._state = state
-        self._notify = notify
-        self._pending: list[tuple[SeedingEvent, int]] = []
+    insert = (
+        "INSERT OR REPLACE INTO farm_cycle_events (tower_id, tray_id, ts, event, grow_id) "
+        "VALUES (?, ?, ?, ?, ?)"
+    )
 
-    def take(self, record: Record, line: int) -> Record | bytes | None:
-        event = SeedingEvent.from_record(record)
-        self._pending.append((event, line))
-        if event.grow_id is not None:
-            record["growId"], record["growIdMinted"] = event.grow_id, False
-        elif event.event == "seeded":
-            record["growId"] = mint_grow_id(event.tower_id, event.tray_id, event.ts)
+    def parse(self, record: Record) -> tuple[SeedingEvent, tuple[Any, ...]]:
+        e = SeedingEvent.from_record(record)
+        if e.grow_id is not None:
+            record["growId"], record["growIdMinted"] = e.grow_id, False
+        elif e.event == "seeded":
+            record["growId"] = mint_grow_id(e.tower_id, e.tray_id, e.ts)
             record["growIdMinted"] = True
         else:
             record["growId"], record["growIdMinted"] = None, False
-        return record
+        return e, (e.tower_id, e.tray_id, e.ts, e.event, e.grow_id)
 
-    def write(self, conn: sqlite3.Connection) -> None:
-        conn.executemany(
-            "INSERT OR REPLACE INTO farm_cycle_events (tower_id, tray_id, ts, event, grow_id) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(e.tower_id, e.tray_id, e.ts, e.event, e.grow_id) for e, _line in self._pending],
-        )
-
-    def discard(self, line: int) -> None:
-        if self._pending and self._pending[-1][1] == line:
-            self._pending.pop()
-
-    def committed(self) -> None:
-        if self._pending:
-            self._state.add_cycle_events(e for e, _line in self._pending)
-            self._pending = []
-            self._notify()
+    def apply(self, items: list[SeedingEvent]) -> None:
+        self._state.add_cycle_events(items)
 
 
 class TowerHook:
