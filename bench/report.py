@@ -321,17 +321,12 @@ FINDINGS = """## Reading the figures
   (every value a string, every key repeated). On the tower site the agent's records carry the
   farm enrichment (grow id, day of cycle, the fused site and automation readings) and a file of
   about 11 rows is one batch, so they are larger: different content, not overhead.
-- **IoT Core limits (e, f)**: as shipped, the agent uses the byte budget fully, but its token
-  buckets start full with a burst of one second: in the first second after an idle spell (a big
-  file arriving on a quiet connection, or the agent starting on a backlog) up to twice each
-  limit goes out. That is what the drain shows above 100 publishes in one second, and the
-  limits run above 512 KiB. The batcher is not the cause (payloads are within 1 % of 128 KiB
-  when a file is large) nor is the in-flight window (16 payloads in flight, acknowledged within
-  milliseconds on loopback). `edge_agent/publish/ratelimit.py` now has `SlidingWindow`
-  (never more than the limit in any second, sends spaced evenly) and `RateLimiter.from_config`
-  builds it; the column "window limiter" measures it. `edge_agent/agent.py` still builds the
-  limiter with the constructor: one line there (`RateLimiter.from_config(publish)`) makes the
-  shipped agent behave as that column.
+- **IoT Core limits (e, f)**: the agent's limiter (`RateLimiter.from_config`) is a sliding
+  window: never more than 100 publishes or 512 KiB in any one second, sends spaced evenly. An
+  earlier limiter (two token buckets starting full) let up to twice each limit through in the
+  first second after an idle spell; this command found it, and the window replaced it. The
+  batcher keeps payloads within 1 % of 128 KiB when a file is large, and 16 payloads in flight
+  are acknowledged within milliseconds on loopback, so the byte budget is what limits (e).
 - **Crash safety is not measured here**: the agent's figures include its SQLite ledger and
   outbox (every batch committed before it is published, deleted on PUBACK); the naive ingest
   has no ledger and cannot survive a crash or restart without publishing everything again.
