@@ -3,8 +3,8 @@
 Corrections need each published reading again (its record, its joins' signature) and alerts
 need each station's readings in time order. One row per reading costs an insert and an index
 entry per reading: a third of the pipeline's time. A chunk holds the readings one commit
-published for one tower, as one compressed JSON document of columns: two rows per commit
-instead of hundreds. Lookups
+published for one tower, as one JSON document of columns: two rows per commit instead of
+hundreds. Lookups
 (by time range, tower, tray, file lines) select chunks by their bounds and filter in memory;
 over a 48-hour window a farm has a few hundred chunks.
 """
@@ -12,7 +12,6 @@ over a 48-hour window a farm has a few hundred chunks.
 from __future__ import annotations
 
 import sqlite3
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +115,8 @@ class Columns:
             other.pop()
 
     def data(self) -> bytes:
-        """The chunk's ``data``: one JSON document, zlib-compressed (it repeats itself a lot)."""
+        """The chunk's ``data``: one JSON document (compressing it cost more time than the
+        bytes it saved; the store is bounded by size instead, see farm/worker.py)."""
         document = {
             "line": self.lines,
             "ts": self.timestamps,
@@ -128,7 +128,7 @@ class Columns:
             "late": self.lates,
             "records": orjson.Fragment(b"[" + b",".join(self.records) + b"]"),
         }
-        return zlib.compress(orjson.dumps(document), 1)
+        return orjson.dumps(document)
 
     def bounds(self) -> tuple[float, float, int, int]:
         """(earliest ts, latest ts, first line, last line)."""
@@ -155,7 +155,7 @@ def pack(entries: Sequence[Entry]) -> Columns:
 
 def unpack(data: bytes) -> list[Entry]:
     """The entries of a chunk's ``data``."""
-    raw = orjson.loads(zlib.decompress(data))
+    raw = orjson.loads(data)
     return [
         Entry(*fields)
         for fields in zip(

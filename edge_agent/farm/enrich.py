@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from edge_agent.farm.recipes import RecipeBook, deviations
 from edge_agent.farm.records import TowerReading
 from edge_agent.farm.state import FarmState
@@ -71,10 +73,11 @@ class Enricher:
             site_known = state.site.watermark >= ts
             timeline = state.automation.get(tower_id)
             automation = timeline.at_or_before(ts) if timeline is not None else None
-        site_field: dict[str, Any] | None = None
+        # The joined rows are JSON encoded once, when they arrive (orjson fragments).
+        site_field: orjson.Fragment | None = None
         if site is not None and ts - site[0] <= self.tolerance:
-            site_iso, values = site[1]
-            site_field = {"ts": site_iso, "ageSeconds": round(ts - site[0]), **values}
+            _at, head, tail = site[1]
+            site_field = orjson.Fragment(head + str(round(ts - site[0])).encode() + tail)
         automation_field = automation[1] if automation is not None else None
         if cycle is not None:
             day = cycle.day(ts)

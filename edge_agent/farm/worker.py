@@ -45,8 +45,10 @@ log = logging.getLogger("edge_agent.farm")
 
 STEP_SECONDS = 1.0
 HELD_PER_STEP = 5_000
-PRUNE_EVERY = 600.0
-MAX_CHUNKS_KEPT = 2_000  # published readings kept for corrections: ~1 M readings at most
+PRUNE_EVERY = 30.0  # seconds; a backlog fills the store fast
+# Published readings kept for corrections, at most (besides correctionWindowHours): about a
+# week of a 10-tower farm; a backlog of millions of readings keeps only its newest.
+MAX_CHUNK_BYTES = 64 * 1024 * 1024
 Key = tuple[str, str]
 
 
@@ -404,9 +406,9 @@ class FarmWorker:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM farm_chunks WHERE updated < ?", (now - window,))
             conn.execute(
-                "DELETE FROM farm_chunks WHERE id <= (SELECT id FROM farm_chunks "
-                "ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                (MAX_CHUNKS_KEPT,),
+                "DELETE FROM farm_chunks WHERE id IN (SELECT id FROM (SELECT id, SUM(LENGTH(data)) "
+                "OVER (ORDER BY id DESC) AS kept FROM farm_chunks) WHERE kept > ?)",
+                (MAX_CHUNK_BYTES,),
             )
             for table in ("farm_site", "farm_automation"):
                 conn.execute(

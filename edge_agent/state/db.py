@@ -154,6 +154,9 @@ class StateDB:
             self.conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30.0
             )
+            # Payloads are 128 KiB blobs: big pages mean fewer WAL frames (one write each) per
+            # commit. Only takes effect when the file is created.
+            self.conn.execute("PRAGMA page_size=32768")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self.conn.execute("PRAGMA foreign_keys=ON")
