@@ -497,6 +497,7 @@ class AgentConfig(Model):
                     f"datasets.{name}.kind: {dataset.kind} data is fused on the farm's site — "
                     "add a cea section with at least siteId (e.g. cea: {siteId: site-01})"
                 )
+        problems += self._shared_topics()
         if self.cea is not None:
             problems += self.cea.problems()
             topic = TopicTemplate(self.cea.alerts_topic).render(
@@ -508,6 +509,35 @@ class AgentConfig(Model):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _shared_topics(self) -> list[str]:
+        """The status and alerts topics must not be a dataset's (consumers tell them apart)."""
+        data: dict[str, str] = {}
+        for source in self.sources:
+            dataset = self.datasets.get(source.dataset)
+            if dataset is None:
+                continue
+            topic = TopicTemplate(dataset.topic).render(
+                thingName=self.thing_name,
+                dataset=source.dataset,
+                kind=dataset.kind,
+                source=source.name,
+            )
+            data[topic] = data[topic + "/quarantine"] = source.dataset
+        own = [("health.statusTopic", self.health.status_topic)]
+        if self.cea is not None:
+            own.append(("cea.alertsTopic", self.cea.alerts_topic))
+        problems = []
+        for key, template in own:
+            topic = TopicTemplate(template).render(
+                thingName=self.thing_name, dataset="", kind="", source=""
+            )
+            if topic in data:
+                problems.append(
+                    f"{key}: renders to {topic!r}, a topic of dataset {data[topic]!r} — "
+                    f"give {key} a topic of its own, or rename the dataset"
+                )
+        return problems
 
     def source(self, name: str) -> SourceConfig:
         """The source called ``name``."""

@@ -160,3 +160,20 @@ def test_console_script_runs() -> None:
         check=True,
     )
     assert result.stdout.startswith("edge-agent ")
+
+
+def test_the_status_and_alerts_topics_cannot_be_a_datasets_topic() -> None:
+    document = {
+        "thingName": "gw",
+        "sources": [
+            {"name": "s", "path": "/srv/s", "dataset": "status"},
+            {"name": "a", "path": "/srv/a", "dataset": "alerts"},
+        ],
+        "datasets": {"status": {}, "alerts": {"kind": "site"}},
+        "cea": {"siteId": "site-01"},
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document)
+    found = {(p.path, p.message.split(",")[0]) for p in caught.value.problems}
+    assert ("health.statusTopic", "renders to 'dt/edge-agent/gw/status'") in found
+    assert ("cea.alertsTopic", "renders to 'dt/edge-agent/gw/alerts'") in found
