@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 
-from edge_agent.agent import Agent
 from edge_agent.config.load import parse_config
 from edge_agent.errors import ConfigError
 from edge_agent.health.progress import ProgressTracker
-from edge_agent.publish.fake import FakePublisher
 from edge_agent.stats import SourceStatus
 from edge_agent.status import render
 
@@ -70,9 +68,9 @@ def test_bad_status_topics_are_refused(tmp_path: Path, topic: str, words: str) -
 
 
 def test_a_status_topic_that_is_a_dataset_topic_is_refused(tmp_path: Path) -> None:
-    config = parse_config(_config(tmp_path, statusTopic="dt/edge-agent/{thingName}/line1"))
+    # Refused when the configuration is loaded (edge-agent check, Greengrass validation).
     with pytest.raises(ConfigError) as caught:
-        Agent(config, publisher=FakePublisher(), capture_signals=False)
+        parse_config(_config(tmp_path, statusTopic="dt/edge-agent/{thingName}/line1"))
     (problem,) = caught.value.problems
     assert problem.path == "health.statusTopic" and "dataset 'line1'" in str(problem)
 
