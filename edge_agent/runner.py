@@ -129,7 +129,10 @@ class SourceRunner:
             ).items()
         }
         self.settler = settler = Settler(
-            self.config.settle_seconds, append=self.config.mode == "append", known=known
+            self.config.settle_seconds,
+            append=self.config.mode == "append",
+            linger_seconds=self.config.linger_seconds,
+            known=known,
         )
         next_rescan = loop.time()
         backoff = 1.0

@@ -96,6 +96,9 @@ class SourceConfig(Model):
     rescan_seconds: PositiveSeconds = 60.0
     settle_seconds: NonNegativeSeconds = 5.0
     mode: Literal["complete", "append"] = "complete"
+    # Append mode: a growing log is read at most this often, so rows written one by one go
+    # out in fuller batches (fewer messages; IoT Core bills and limits per message).
+    linger_seconds: NonNegativeSeconds = 1.0
     skip_duplicate_files: bool = True
     after_ingest: Literal["keep", "move", "delete"] = "keep"
     move_to: str | None = None

@@ -36,8 +36,17 @@ _AT_REST = frozenset({"read", "failed", "disposed", "duplicate"})
 class Settler:
     """Tracks observations of one source's files and says which are ready to read."""
 
-    def __init__(self, settle_seconds: float, *, append: bool, known: dict[str, Known]) -> None:
-        self.settle_seconds = 0.0 if append else settle_seconds
+    def __init__(
+        self,
+        settle_seconds: float,
+        *,
+        append: bool,
+        known: dict[str, Known],
+        linger_seconds: float = 0.0,
+    ) -> None:
+        # A growing log waits ``linger_seconds`` from its first change after a pass (not from
+        # its last: it may never stop changing); a complete file settles as it stops changing.
+        self.settle_seconds = linger_seconds if append else settle_seconds
         self._append = append
         self._known = dict(known)
         self._seen: dict[str, _Seen] = {}
@@ -60,7 +69,15 @@ class Settler:
         """Record a fresh stat of a file."""
         seen = self._seen.get(info.path)
         if seen is None or (seen.size, seen.mtime_ns) != (info.size, info.mtime_ns):
-            self._seen[info.path] = _Seen(info.size, info.mtime_ns, now)
+            since = now
+            if (
+                self._append
+                and seen is not None
+                and info.path not in self._busy
+                and self.needs_reading(FileInfo(info.path, seen.size, seen.mtime_ns))
+            ):
+                since = seen.changed_at  # still unread since that change: keep lingering from it
+            self._seen[info.path] = _Seen(info.size, info.mtime_ns, since)
 
     def reconcile(self, listing: list[FileInfo], now: float) -> None:
         """A full listing: observe every file, forget the ones that are gone."""
