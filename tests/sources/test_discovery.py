@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from edge_agent.sources.base import FileInfo
 from edge_agent.sources.discovery import Known, Settler
 
@@ -20,7 +22,7 @@ def test_a_growing_log_is_read_at_most_once_per_linger_however_often_it_grows() 
     # The first pass one linger after the first change, then one per linger, not per row.
     assert handed[0] >= 1.0
     assert 3 <= len(handed) <= 5
-    assert all(b - a >= 1.0 - 1e-9 for a, b in zip(handed, handed[1:], strict=False))
+    assert all(b - a >= 1.0 - 1e-9 for a, b in pairwise(handed))
 
 
 def test_a_complete_file_waits_until_it_stops_changing() -> None:
