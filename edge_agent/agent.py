@@ -275,7 +275,6 @@ class Agent:
                 background = [
                     tg.create_task(self.publisher.run(), name="publisher"),
                     tg.create_task(dispatcher.acknowledge(), name="acknowledge"),
-                    tg.create_task(self._disposer.run(), name="dispose"),
                     tg.create_task(self._status_loop(), name="status"),
                     tg.create_task(self.health.run(self._gauge, dispatcher.limiter), name="health"),
                 ]
@@ -291,6 +290,8 @@ class Agent:
                     reading.append(tg.create_task(runner.ingest(), name=f"ingest-{name}"))
                 if self.farm_worker is not None:
                     reading.append(tg.create_task(self._farm(self.farm_worker), name="farm"))
+                # Stopped with the readers, not cancelled: a file moved or deleted is recorded.
+                reading.append(tg.create_task(self._disposer.run(), name="dispose"))
                 self.started.set()
                 tg.create_task(self._shutdown(reading, fetch, background), name="shutdown")
         finally:
@@ -315,6 +316,7 @@ class Agent:
         self._gauge.wake()
         if self.farm_worker is not None:
             self.farm_worker.wake()
+        self._disposer.stop()
         for runner in self.runners.values():
             runner.stop()
         dispatcher = self.dispatcher

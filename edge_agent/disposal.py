@@ -23,6 +23,7 @@ from edge_agent.stats import AgentStats
 log = logging.getLogger("edge_agent.agent")
 
 WARN_EVERY = 60.0
+RECHECKS = 3
 
 
 class Disposer:
@@ -41,6 +42,7 @@ class Disposer:
         self.stats = stats
         self._pending: set[int] = set()
         self._event = asyncio.Event()
+        self._stopping = False
         self._warned: dict[str, float] = {}
 
     def acknowledged(self, file_refs: set[int]) -> None:
@@ -48,17 +50,25 @@ class Disposer:
         self._pending |= file_refs
         self._event.set()
 
+    def stop(self) -> None:
+        """Finish the file at hand, then return from ``run`` (a file moved or deleted is always
+        recorded as such: cancelling between the two would leave it "read" in the ledger)."""
+        self._stopping = True
+        self._event.set()
+
     async def run(self) -> None:
-        """Until cancelled."""
+        """Until ``stop``."""
         sweep_every = min(s.rescan_seconds for s in self.config.sources)
         await self._sweep()
-        while True:
+        while not self._stopping:
             if not await wait_event(self._event, sweep_every):
                 await self._sweep()
                 continue
             self._event.clear()
             refs, self._pending = self._pending, set()
             for ref in sorted(refs):
+                if self._stopping:
+                    break
                 record = await asyncio.to_thread(self.ledger.by_id, ref)
                 if record is None or record.state not in ("read", "duplicate"):
                     continue
@@ -74,13 +84,14 @@ class Disposer:
                 continue
             waiting = await asyncio.to_thread(self.ledger.awaiting_disposal, source_config.name)
             for record in waiting:
-                if not await self._dispose(record, waiting=len(waiting)):
+                if self._stopping or not await self._dispose(record, waiting=len(waiting)):
                     break  # the source is down: its other files wait for the next sweep
 
     async def _dispose(self, record: FileRecord, *, waiting: int = 1) -> bool:
         """Move or delete one file; False when its source could not be reached."""
         config = self.config.source(record.source)
         source = self.sources[record.source]
+        current = None
         try:
             current = await asyncio.to_thread(source.stat, record.path)
             if current is None:
@@ -94,8 +105,12 @@ class Disposer:
                 assert config.move_to is not None
                 where = await asyncio.to_thread(source.move, record.path, config.move_to)
         except (OSError, EdgeAgentError) as e:
-            self._warn(record, waiting, e)
-            return False
+            # The share may have done it and lost the answer (a server restarting mid-call):
+            # look again for a few seconds, so the ledger says so rather than "read".
+            if not await self._gone_soon(source, record.path):
+                self._warn(record, waiting, e)
+                return False
+            where = None  # the destination of a move is not known for sure: left unrecorded
         try:
             await asyncio.to_thread(self.ledger.mark_disposed, record.id, where)
         except StorageFullError as e:
@@ -115,6 +130,17 @@ class Disposer:
                 },
             )
         return True
+
+    @staticmethod
+    async def _gone_soon(source: Source, path: str) -> bool:
+        """Whether the file is found gone within ``RECHECKS`` seconds (False: still there, or
+        the share cannot tell)."""
+        for _ in range(RECHECKS):
+            try:
+                return await asyncio.to_thread(source.stat, path) is None
+            except (OSError, EdgeAgentError):
+                await asyncio.sleep(1.0)
+        return False
 
     def _warn(self, record: FileRecord, waiting: int, error: Exception) -> None:
         now = time.monotonic()
