@@ -56,12 +56,11 @@ class RunTracker:
     """Runs of one station, fed its readings in event-time order; the open ones carry over to
     the next feed (the farm worker keeps a tracker per station between steps)."""
 
-    __slots__ = ("last", "mark", "open")
+    __slots__ = ("last", "open")
 
     def __init__(self) -> None:
         self.open: dict[str, Run] = {}
         self.last = -math.inf  # event time of the last reading fed
-        self.mark = 0  # the readings table's last rowid when the tracker last read it
 
     def feed(self, readings: list[StationReading]) -> list[Run]:
         """Feed readings (after ``last``, in order); returns the runs they ended."""

@@ -21,18 +21,6 @@ from edge_agent.farm.recipes import RecipeBook, deviations
 from edge_agent.farm.records import TowerReading
 from edge_agent.farm.state import FarmState
 
-ENRICHMENT_FIELDS = (
-    "growId",
-    "tagStatus",
-    "dayOfCycle",
-    "phase",
-    "deviations",
-    "site",
-    "siteStale",
-    "automation",
-    "late",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Joined:

@@ -62,7 +62,6 @@ class Cycle:
     """A growth cycle on one tray: [seeded_at, harvested_at)."""
 
     grow_id: str
-    minted: bool
     seeded_at: float
     key: str = ""  # "growId|seededAt": what a reading's tag is compared by
 
@@ -96,7 +95,7 @@ class TrayCycles:
         cycle = None
         if event == "seeded":
             name = grow_id or mint_grow_id(tower_id, tray_id, ts)
-            cycle = Cycle(name, not grow_id, ts, f"{name}|{ts:.0f}")
+            cycle = Cycle(name, ts, f"{name}|{ts:.0f}")
         events = self._events
         i = bisect_right(events, ts, key=_KEY)
         j = i

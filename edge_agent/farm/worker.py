@@ -119,7 +119,6 @@ class FarmWorker:
             local = config.publish.greengrass.local_alerts_topic
             self._alert_topics.append(LOCAL_TOPIC_PREFIX + local)
         self.alerts = StationAlerts(db, enricher.recipes, config.thing_name)
-        self.stats = {"released": 0, "late": 0, "corrections": 0, "alerts": 0}
 
     # ------------------------------------------------------------------ async side
 
@@ -189,7 +188,6 @@ class FarmWorker:
                 late = not joined.complete
                 key = (row["file_ref"], row["version"], row["line"])
                 work.out.append(_Out(*key, reading, record, joined, late, 0))
-                self.stats["late" if late else "released"] += 1
 
     def _correct(self, work: _Step, changes: Iterable[Change]) -> None:
         selections = self._selections(changes)
@@ -222,7 +220,6 @@ class FarmWorker:
                         _Out(*key, reading, record, joined, late, entry.revision + 1, chunk, entry)
                     )
                     work.corrected.add((chunk.tower_id, entry.station_id))
-                    self.stats["corrections"] += 1
 
     def _stations_of(self, tower_id: str) -> set[str]:
         return {
@@ -382,7 +379,6 @@ class FarmWorker:
                         message["alertId"], 0, 0, 0, f"alert:{message['event']}:{topic}:{now}"
                     )
                     added += _insert(conn, Batch(batch_id, topic, payload, 1), None, now)
-        self.stats["alerts"] += len(messages)
         self.gauge.add(added)
         self.on_commit()
         for message in messages:
