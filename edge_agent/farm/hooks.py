@@ -11,6 +11,7 @@ together; ``committed`` updates the in-memory state once that transaction is dur
 from __future__ import annotations
 
 import sqlite3
+from abc import ABC, abstractmethod
 import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
@@ -56,7 +57,7 @@ class PassHook(Protocol):
         ...
 
 
-class _ContextHook(Generic[T]):
+class _ContextHook(ABC, Generic[T]):
     """Rows that become farm context: typed, written with their file's offset, then applied to
     the in-memory state. Subclasses say how a record becomes a row of their table."""
 
@@ -67,13 +68,13 @@ class _ContextHook(Generic[T]):
         self._notify = notify
         self._pending: list[tuple[T, tuple[Any, ...], int]] = []
 
+    @abstractmethod
     def parse(self, record: Record) -> tuple[T, tuple[Any, ...]] | None:
         """The typed row and its database row; None to publish it without keeping it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def apply(self, items: list[T]) -> None:
         """Committed: update the in-memory state."""
-        raise NotImplementedError
 
     def take(self, record: Record, line: int) -> Record | bytes | None:
         parsed = self.parse(record)
