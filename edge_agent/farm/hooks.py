@@ -11,8 +11,8 @@ together; ``committed`` updates the in-memory state once that transaction is dur
 from __future__ import annotations
 
 import sqlite3
-from abc import ABC, abstractmethod
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
