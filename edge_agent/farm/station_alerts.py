@@ -33,6 +33,7 @@ class StationAlerts:
         self._trackers: dict[Key, RunTracker] = {}
         self._pending: dict[Key, list[StationReading]] = {}
         self._full: set[Key] = set()
+        self._loaded: dict[str, list[chunks.Chunk]] = {}  # this step's reads, by tower
 
     def add(self, key: Key, readings: list[StationReading]) -> None:
         """Readings of a station were published (in any order)."""
@@ -42,6 +43,10 @@ class StationAlerts:
         """Readings of the station already seen changed: start it again from the store."""
         self._trackers.pop(key, None)
         self._full.add(key)
+
+    def begin(self) -> None:
+        """A new round of evaluations: what the store holds may have changed since the last."""
+        self._loaded.clear()
 
     def stations(self) -> list[Key]:
         """Stations with something to evaluate."""
@@ -76,7 +81,7 @@ class StationAlerts:
         readings = sorted(
             (
                 StationReading(e.ts, e.tray_id, e.grow_id(), e.deviations or [])
-                for chunk in chunks.load(self.db, "tower_id = ?", (tower_id,))
+                for chunk in self._tower_chunks(tower_id)
                 for e in chunk.entries
                 if e.station_id == station_id
             ),
@@ -93,6 +98,13 @@ class StationAlerts:
             return [], []
         candidates = [*ended, *tracker.open.values()]
         return self._reconcile(key, candidates, ready[0].ts, withdraw=True)
+
+    def _tower_chunks(self, tower_id: str) -> list[chunks.Chunk]:
+        """A tower's kept readings, read once per round (its stations recompute from them)."""
+        found = self._loaded.get(tower_id)
+        if found is None:
+            found = self._loaded[tower_id] = chunks.load(self.db, "tower_id = ?", (tower_id,))
+        return found
 
     def _reconcile(
         self, key: Key, candidates: list[Run], floor: float, *, withdraw: bool

@@ -195,15 +195,17 @@ class FarmWorker:
             # At start: changes noted in memory before a crash are gone; look at everything.
             self._recheck_all = False
             selections.append(("1", (), lambda e: True))
-            for row in self.db.query("SELECT DISTINCT tower_id FROM farm_chunks"):
-                for station in self._stations_of(row["tower_id"]):
-                    work.corrected.add((row["tower_id"], station))
+            everything = True
+        else:
+            everything = False
         seen: set[tuple[int, int, int]] = {(o.file_ref, o.version, o.line) for o in work.out}
         loaded: dict[int, Chunk] = {}
         for where, params, wanted in selections:
             for found in chunks.load(self.db, where, params):
                 chunk = loaded.setdefault(found.id, found)
                 for entry in chunk.entries:
+                    if everything:  # every station's alerts are evaluated again too
+                        work.corrected.add((chunk.tower_id, entry.station_id))
                     key = (chunk.file_ref, chunk.version, entry.line)
                     if key in seen or not wanted(entry):
                         continue
@@ -220,13 +222,6 @@ class FarmWorker:
                         _Out(*key, reading, record, joined, late, entry.revision + 1, chunk, entry)
                     )
                     work.corrected.add((chunk.tower_id, entry.station_id))
-
-    def _stations_of(self, tower_id: str) -> set[str]:
-        return {
-            e.station_id
-            for chunk in chunks.load(self.db, "tower_id = ?", (tower_id,))
-            for e in chunk.entries
-        }
 
     def _selections(
         self, changes: Iterable[Change]
@@ -361,6 +356,7 @@ class FarmWorker:
     def _alerts(self) -> int:
         messages: list[dict[str, Any]] = []
         writes: list[tuple[str, tuple[Any, ...]]] = []
+        self.alerts.begin()
         for key in self.alerts.stations():
             found, changes = self.alerts.evaluate(key)
             messages += found
