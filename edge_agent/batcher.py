@@ -8,6 +8,7 @@ exceeds the limit whatever lines it ends up holding.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,6 +29,12 @@ def encode(value: Any) -> bytes:
         return orjson.dumps(value)
     except orjson.JSONEncodeError as e:
         raise EncodeError(f"cannot be published as JSON: {e}") from None
+
+
+def utc_millis(seconds: float | None = None) -> str:
+    """A UTC time (now by default) as ISO 8601 with milliseconds and ``Z``: ``ingestedAt``."""
+    at = datetime.now(UTC) if seconds is None else datetime.fromtimestamp(seconds, UTC)
+    return at.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 class RecordTooLargeError(ValueError):

@@ -13,11 +13,17 @@ import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from edge_agent.batcher import BatchBuilder, EncodeError, Envelope, RecordTooLargeError, encode
+from edge_agent.batcher import (
+    BatchBuilder,
+    EncodeError,
+    Envelope,
+    RecordTooLargeError,
+    encode,
+    utc_millis,
+)
 from edge_agent.config.models import DatasetConfig, SourceConfig
 from edge_agent.config.topics import TopicTemplate
 from edge_agent.csvread.reader import FileFormatError, Layout, iter_records, read_layout
@@ -93,10 +99,6 @@ def _bounded_entry(
             limit //= 4  # escaped control characters take six bytes each
             continue
         return entry, text
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 class FileIngestor:
@@ -268,7 +270,7 @@ class FileIngestor:
         final: bool,
     ) -> PassResult:
         settings = self.settings
-        ingested_at = _now_iso()
+        ingested_at = utc_millis()
         data = BatchBuilder(envelope, "data", settings.max_payload_bytes, ingested_at)
         qenv = dataclasses.replace(envelope, topic=self.topic + "/quarantine", units={})
         quarantine = BatchBuilder(qenv, "quarantine", settings.max_payload_bytes, ingested_at)
@@ -409,7 +411,7 @@ class FileIngestor:
             version=record.version,
             topic=self.topic + "/quarantine",
         )
-        builder = BatchBuilder(env, "file", self.settings.max_payload_bytes, _now_iso())
+        builder = BatchBuilder(env, "file", self.settings.max_payload_bytes, utc_millis())
         entry = {"line": 1, "reason": f"whole file: {reason}", "raw": raw[:2048]}
         builder.add(encode(entry), 1)
         batch = builder.take()

@@ -20,13 +20,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from edge_agent.aio import wait_event
-from edge_agent.batcher import BatchBuilder, Envelope, encode
+from edge_agent.batcher import BatchBuilder, Envelope, encode, utc_millis
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.topics import TopicTemplate
 from edge_agent.farm import chunks
@@ -271,7 +270,7 @@ class FarmWorker:
     # ------------------------------------------------------------------ publishing
 
     def _publish(self, work: _Step, now: float) -> None:
-        ingested_at = _iso_now(now)
+        ingested_at = utc_millis(now)
         groups: dict[tuple[int, int], list[_Out]] = {}
         for item in work.out:
             groups.setdefault((item.file_ref, item.version), []).append(item)
@@ -459,8 +458,3 @@ def _insert(conn: Any, batch: Batch, file_ref: int | None, now: float) -> int:
         (batch.batch_id, file_ref, batch.topic, batch.payload, batch.rows, now),
     )
     return len(batch.payload) if cursor.rowcount else 0
-
-
-def _iso_now(now: float) -> str:
-    stamp = datetime.fromtimestamp(now, UTC).replace(tzinfo=None)
-    return stamp.isoformat(timespec="milliseconds") + "Z"
