@@ -13,14 +13,13 @@ import asyncio
 import logging
 import sqlite3
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edge_agent.batcher import encode
+from edge_agent.batcher import encode, utc_millis
 from edge_agent.config.models import AgentConfig
-from edge_agent.config.topics import TopicTemplate, check_topic
-from edge_agent.errors import ConfigError, ConfigProblem, PublishError
+from edge_agent.config.topics import TopicTemplate
+from edge_agent.errors import PublishError
 from edge_agent.health.monitor import HealthMonitor, is_connected
 from edge_agent.publish.base import Publisher
 from edge_agent.publish.ratelimit import RateLimiter
@@ -32,32 +31,9 @@ MAX_WAIT_SECONDS = 10.0
 
 
 def status_topic(config: AgentConfig) -> str:
-    """The rendered status topic; ConfigError if IoT Core would refuse it or a dataset uses it."""
-    topic = TopicTemplate(config.health.status_topic).render(thingName=config.thing_name)
-    problem = check_topic(topic)
-    if problem is None:
-        for name, dataset in config.datasets.items():
-            rendered = TopicTemplate(dataset.topic).render(
-                thingName=config.thing_name, dataset=name, kind=dataset.kind
-            )
-            if topic in (rendered, rendered + "/quarantine"):
-                problem = f"it is also the topic of dataset {name!r}"
-                break
-    if problem is not None:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    "health.statusTopic",
-                    f"renders to {topic!r}: {problem}",
-                    "choose a topic of its own, e.g. dt/edge-agent/{thingName}/status",
-                )
-            ]
-        )
-    return topic
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """The rendered status topic (AgentConfig checked it: a valid IoT Core topic, and no
+    dataset's)."""
+    return TopicTemplate(config.health.status_topic).render(thingName=config.thing_name)
 
 
 def heartbeat_payload(
@@ -77,8 +53,8 @@ def heartbeat_payload(
         "v": 1,
         "kind": "heartbeat",
         "thingName": thing_name,
-        "at": _iso(now),
-        "startedAt": _iso(stats.started),
+        "at": utc_millis(now),
+        "startedAt": utc_millis(stats.started),
         "uptimeSeconds": round(now - stats.started, 1),
         "health": monitor.verdict(now).as_dict(),
         "publisher": stats.publisher_state,
