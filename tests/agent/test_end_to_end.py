@@ -59,6 +59,8 @@ async def test_file_to_mqtt_over_mutual_tls_with_quarantine(
                 timeout=30,
             )
             await until(lambda: outbox_depth(tmp_path / "state") == 0, what="outbox drained")
+            # The counter follows the deletion a moment later (same event loop, after a thread).
+            await until(lambda: agent.stats.rows_acknowledged >= 3004, what="acknowledged")
             assert agent.stats.rows_acknowledged == 3004
         data = records_by_line(sub.messages)
         assert_each_once(data, set(range(2, 3002)))
@@ -123,6 +125,7 @@ async def test_broker_down_during_ingestion_loses_nothing(
             # Subscribed after the restart: what is still in the outbox must arrive now.
             await until(lambda: outbox_depth(tmp_path / "state") == 0, timeout=30, what="drained")
             await sub.wait_for_async(lambda m: _rows(m) >= 5100)
+            await until(lambda: agent.stats.rows_acknowledged >= 5100, what="acknowledged")
         assert agent.stats.rows_acknowledged == 5100
         assert _rows(sub.messages) == 5100
 

@@ -536,6 +536,7 @@ async def test_move_to_archive_on_the_share_only_after_acknowledgement(
             await scans_after(agent, asyncio.get_running_loop().time(), count=2)
             assert agent.stats.source(SMB).files_seen == 0
             await until(lambda: outbox_depth(state) == 0, what="outbox drained")
+            await until(lambda: agent.stats.rows_acknowledged >= total, what="acknowledged")
             assert agent.stats.rows_acknowledged == total
         assert row_count(sub.messages) == total
     for name, data in contents.items():
