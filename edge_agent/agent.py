@@ -20,7 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from edge_agent.config.models import AgentConfig, SourceConfig
+from edge_agent.config.models import AgentConfig
+from edge_agent.config.sources import SourceConfig
 from edge_agent.dispatch import Dispatcher
 from edge_agent.disposal import Disposer
 from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError

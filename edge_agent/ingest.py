@@ -24,7 +24,8 @@ from edge_agent.batcher import (
     encode,
     utc_millis,
 )
-from edge_agent.config.models import DatasetConfig, SourceConfig
+from edge_agent.config.datasets import DatasetConfig
+from edge_agent.config.sources import SourceConfig
 from edge_agent.config.topics import TopicTemplate
 from edge_agent.csvread.reader import FileFormatError, Layout, iter_records, read_layout
 from edge_agent.datasets.generic import RecordBuilder, RowError

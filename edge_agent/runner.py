@@ -15,7 +15,7 @@ from collections import OrderedDict
 from concurrent.futures import Executor
 
 from edge_agent.aio import wait_event
-from edge_agent.config.models import SourceConfig
+from edge_agent.config.sources import SourceConfig
 from edge_agent.errors import (
     SourceAccessError,
     SourceUnavailableError,

@@ -15,7 +15,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
-from edge_agent.config.models import DatasetConfig
+from edge_agent.config.datasets import DatasetConfig
 from simulators.recipe import DEFAULT_RECIPE, Recipe
 
 BUILTIN: Final = (

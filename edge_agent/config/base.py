@@ -21,3 +21,7 @@ class Model(BaseModel):
         frozen=True,
         str_strip_whitespace=True,
     )
+
+
+# Source and dataset names: they go into topics, file names and log lines.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

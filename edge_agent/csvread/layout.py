@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from edge_agent.config.models import CsvConfig
+from edge_agent.config.datasets import CsvConfig
 from edge_agent.csvread.encoding import BOMS, Encoding, detect_encoding
 from edge_agent.csvread.lines import iter_lines, newline_unit
 

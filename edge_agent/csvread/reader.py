@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from edge_agent.config.models import CsvConfig
+from edge_agent.config.datasets import CsvConfig
 from edge_agent.csvread.layout import (
     FileFormatError,
     Layout,

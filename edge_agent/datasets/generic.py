@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from edge_agent.config.models import ColumnConfig, DatasetConfig
+from edge_agent.config.datasets import ColumnConfig, DatasetConfig
 from edge_agent.csvread.reader import FileFormatError, Layout, RawRecord
 from edge_agent.csvread.timestamps import TimestampError, TimestampParser
 from edge_agent.csvread.values import (

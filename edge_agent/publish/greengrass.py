@@ -7,7 +7,7 @@ import logging
 import random
 from collections.abc import Awaitable, Mapping
 
-from edge_agent.config.models import GreengrassConfig
+from edge_agent.config.publish import GreengrassConfig
 from edge_agent.errors import NotConnectedError
 from edge_agent.greengrass.ipc import GreengrassIpc
 from edge_agent.publish.base import LOCAL_TOPIC_PREFIX

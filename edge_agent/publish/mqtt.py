@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.aio import wait_event
-from edge_agent.config.models import MqttConfig
+from edge_agent.config.publish import MqttConfig
 from edge_agent.errors import NotConnectedError, PublishRejectedError
 from edge_agent.publish.ratelimit import RateLimiter
 from edge_agent.publish.tls import TlsContext, build_ssl_context

@@ -18,7 +18,7 @@ import asyncio
 import collections
 from collections.abc import Awaitable, Callable
 
-from edge_agent.config.models import PublishConfig
+from edge_agent.config.publish import PublishConfig
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]

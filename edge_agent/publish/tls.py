@@ -9,7 +9,7 @@ import threading
 from os.path import isfile
 from typing import Any
 
-from edge_agent.config.models import TlsConfig
+from edge_agent.config.publish import TlsConfig
 from edge_agent.errors import ConfigError, ConfigProblem
 
 

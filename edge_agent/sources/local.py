@@ -20,7 +20,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from edge_agent.config.models import SourceConfig
+from edge_agent.config.sources import SourceConfig
 from edge_agent.errors import SourceAccessError, SourceUnavailableError
 from edge_agent.sources.base import ChangeCallback, FileInfo, PathFilter
 

@@ -36,7 +36,7 @@ from smbprotocol.file_info import FileAttributes
 from smbprotocol.header import NtStatus
 from smbprotocol.tree import TreeConnect
 
-from edge_agent.config.models import SourceConfig
+from edge_agent.config.sources import SourceConfig
 from edge_agent.errors import FileChangedError, SourceAccessError, SourceUnavailableError
 from edge_agent.sources.base import ChangeCallback, FileInfo, PathFilter
 from edge_agent.sources.smb_errors import (

@@ -7,7 +7,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from edge_agent.config.models import CsvConfig, DatasetConfig
+from edge_agent.config.datasets import CsvConfig, DatasetConfig
 from edge_agent.csvread.lines import newline_unit
 from edge_agent.csvread.reader import Layout, RawRecord, iter_records, read_layout
 from edge_agent.datasets.generic import RecordBuilder, RowError

@@ -11,7 +11,7 @@ import io
 
 import pytest
 
-from edge_agent.config.models import CsvConfig, DatasetConfig
+from edge_agent.config.datasets import CsvConfig, DatasetConfig
 from edge_agent.csvread.reader import FileFormatError, iter_records, read_layout, sniff_delimiter
 from edge_agent.datasets.generic import RecordBuilder
 from tests.csvread import build, check_accounting, dataset, read, records_of

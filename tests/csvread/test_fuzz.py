@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.batcher import encode
-from edge_agent.config.models import DatasetConfig
+from edge_agent.config.datasets import DatasetConfig
 from edge_agent.csvread.reader import FileFormatError, Layout, RawRecord, iter_records, read_layout
 from edge_agent.csvread.timestamps import (
     TimestampError,

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from edge_agent.config.models import CsvConfig
+from edge_agent.config.datasets import CsvConfig
 from edge_agent.csvread.encoding import Encoding, detect_encoding
 from edge_agent.csvread.lines import PhysicalLine, iter_lines, newline_unit
 from edge_agent.csvread.reader import iter_records, read_layout

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_agent.config.models import DatasetConfig
+from edge_agent.config.datasets import DatasetConfig
 from tests.fuzz.harness import FILE, Pipeline
 
 

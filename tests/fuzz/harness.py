@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge_agent.config.datasets import DatasetConfig
 from edge_agent.config.load import parse_config
-from edge_agent.config.models import DatasetConfig
 from edge_agent.ingest import FileIngestor, IngestSettings, PassResult
 from edge_agent.sources.local import LocalSource
 from edge_agent.state.db import StateDB

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.config.models import DatasetConfig
+from edge_agent.config.datasets import DatasetConfig
 from edge_agent.csvread.reader import FileFormatError, RawRecord, iter_records, read_layout
 from edge_agent.datasets.generic import RecordBuilder
 from edge_agent.ingest import PassResult

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from edge_agent.config.models import GreengrassConfig
+from edge_agent.config.publish import GreengrassConfig
 from edge_agent.greengrass.component import GreengrassComponent
 from edge_agent.greengrass.ipc import GreengrassIpc
 from edge_agent.publish.greengrass import GreengrassPublisher

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge_agent.config.models import GreengrassConfig
+from edge_agent.config.publish import GreengrassConfig
 from edge_agent.errors import ConfigError, NotConnectedError, PublishError, PublishRejectedError
 from edge_agent.publish.base import LOCAL_TOPIC_PREFIX, Publisher
 from edge_agent.publish.greengrass import GreengrassPublisher

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from edge_agent.config.models import MqttConfig
+from edge_agent.config.publish import MqttConfig
 from edge_agent.errors import NotConnectedError, PublishRejectedError
 from edge_agent.publish.base import Publisher
 from edge_agent.publish.fake import FakePublisher

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trustme
 
-from edge_agent.config.models import MqttConfig, TlsConfig
+from edge_agent.config.publish import MqttConfig, TlsConfig
 from edge_agent.errors import ConfigError, NotConnectedError, PublishRejectedError
 from edge_agent.publish.mqtt import NOT_AUTHORIZED, MqttPublisher
 from edge_agent.publish.tls import build_ssl_context

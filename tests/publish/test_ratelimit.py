@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from edge_agent.config.models import PublishConfig
+from edge_agent.config.publish import PublishConfig
 from edge_agent.publish.ratelimit import RateLimiter, TokenBucket
 
 

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from edge_agent.config.models import PublishConfig
+from edge_agent.config.publish import PublishConfig
 from edge_agent.publish.ratelimit import JITTER_SECONDS, RateLimiter, SlidingWindow
 
 

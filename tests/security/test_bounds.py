@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import pytest
 
-from edge_agent.config.models import DatasetConfig
+from edge_agent.config.datasets import DatasetConfig
 from edge_agent.csvread.reader import RAW_LIMIT, iter_records, read_layout
 from tests.fuzz.harness import FILE, Pipeline
 

@@ -21,7 +21,7 @@ import pytest
 import trustme
 
 from edge_agent.config.load import parse_config
-from edge_agent.config.models import TlsConfig
+from edge_agent.config.publish import TlsConfig
 from edge_agent.errors import ConfigError
 from edge_agent.publish.tls import build_ssl_context
 from tests.agent.support import agent_config, write_config, write_rows

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.config.models import SourceConfig
+from edge_agent.config.sources import SourceConfig
 from edge_agent.errors import SourceAccessError
 from edge_agent.sources.local import LocalSource
 from tests.agent.support import agent_config, running_agent, write_rows

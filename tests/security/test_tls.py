@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from edge_agent.config.models import MqttConfig, TlsConfig
+from edge_agent.config.publish import MqttConfig, TlsConfig
 from edge_agent.publish.mqtt import MqttPublisher
 from edge_agent.publish.tls import build_ssl_context
 from tests.publish.test_mqtt import eventually, running

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge_agent.config.models import DatasetConfig
+from edge_agent.config.datasets import DatasetConfig
 from simulators.datasets import field_names
 
 

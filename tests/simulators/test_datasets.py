@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from edge_agent.config.models import AgentConfig, DatasetConfig
+from edge_agent.config.datasets import DatasetConfig
+from edge_agent.config.models import AgentConfig
 from simulators.clock import from_iso_z
 from simulators.datasets import (
     BUILTIN,

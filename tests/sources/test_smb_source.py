@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import smbclient
 
-from edge_agent.config.models import SourceConfig
+from edge_agent.config.sources import SourceConfig
 from edge_agent.errors import FileChangedError, SourceAccessError, SourceUnavailableError
 from edge_agent.sources.base import FileInfo
 from edge_agent.sources.smb import SmbSource
