@@ -17,7 +17,6 @@ import signal
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from edge_agent.config.models import AgentConfig
@@ -25,18 +24,21 @@ from edge_agent.config.sources import SourceConfig
 from edge_agent.dispatch import Dispatcher
 from edge_agent.disposal import Disposer
 from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError
-from edge_agent.farm.service import CONTEXT_KINDS, Farm
+from edge_agent.farm.service import CONTEXT_KINDS, FARM_KINDS, Farm
 from edge_agent.farm.worker import FarmWorker
 from edge_agent.health import AgentHealth
-from edge_agent.ingest import FileIngestor, IngestSettings
 from edge_agent.publish.base import Publisher
 from edge_agent.publish.ratelimit import RateLimiter
-from edge_agent.runner import SourceRunner
+from edge_agent.reading.ingest import FileIngestor, IngestSettings
+from edge_agent.reading.runner import SourceRunner
+from edge_agent.reading.stage import NoPendingWork, PendingWork, PublishAsRead, StageFactory
 from edge_agent.sources.base import Source
 from edge_agent.state.db import StateDB
 from edge_agent.state.ledger import Ledger
 from edge_agent.state.outbox import Outbox, OutboxGauge
+from edge_agent.state.writer import OutboxWriter
 from edge_agent.stats import AgentStats
+from edge_agent.threads import ThreadBudget
 
 log = logging.getLogger("edge_agent.agent")
 
@@ -119,11 +121,7 @@ class Agent:
         self.health = AgentHealth(config, self.stats, self.publisher)
         self._given_sources = sources or {}
         self._capture_signals = capture_signals
-        # Watchers hold a thread each for the agent's life, so they get their own; scans,
-        # reading passes and SQLite calls share the event loop's default pool.
-        self._watch_executor = ThreadPoolExecutor(
-            len(config.sources), thread_name_prefix="edge-agent-watch"
-        )
+        self.threads = ThreadBudget(len(config.sources))
         self._read_secret = read_secret
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
@@ -171,6 +169,16 @@ class Agent:
         self._dbs.append(db)
         return db
 
+    def _writer(self, gauge: OutboxGauge, on_commit: Callable[[], None]) -> OutboxWriter:
+        """An outbox writer on a connection of its own (one per thread that commits)."""
+        return OutboxWriter(
+            self._db(),
+            gauge,
+            state_dir=self.state_dir,
+            min_free_disk_bytes=self.config.outbox.min_free_disk_bytes,
+            on_commit=on_commit,
+        )
+
     def _build(self, loop: asyncio.AbstractEventLoop) -> None:
         config = self.config
         outbox = Outbox(self._db(durable=False))
@@ -193,55 +201,73 @@ class Agent:
         )
         self._gauge = gauge
         self._status_db = self._db()
-        self._disposer = Disposer(config, self.sources, Ledger(self._db()), self.stats)
 
         def on_commit() -> None:
             loop.call_soon_threadsafe(dispatcher.wake)
 
+        pending: PendingWork = NoPendingWork()
         if config.cea is not None:
             self.farm = farm = Farm(config)
             farm.load(self._db())
+            pending = farm
             self.farm_worker = worker = FarmWorker(
-                config, farm.state, farm.enricher, self._db(), gauge, on_commit=on_commit
+                config,
+                farm.state,
+                farm.enricher,
+                self._writer(gauge, on_commit),
+                executor=self.threads.farm,
             )
 
             def on_farm_change() -> None:
                 loop.call_soon_threadsafe(worker.wake)
 
             farm.on_change(on_farm_change)
+        self._disposer = Disposer(
+            config,
+            self.sources,
+            Ledger(self._db()),
+            self.stats,
+            pending,
+            executor=self.threads.io,
+        )
 
         for source_config in config.sources:
             source = self._given_sources.get(source_config.name) or make_source(
                 source_config, self._read_secret
             )
             self.sources[source_config.name] = source
-            ledger = Ledger(self._db())
+            dataset = config.datasets[source_config.dataset]
             settings = IngestSettings(
                 thing_name=config.thing_name,
                 source=source_config,
                 dataset_name=source_config.dataset,
-                dataset=config.datasets[source_config.dataset],
+                dataset=dataset,
                 max_payload_bytes=publish.max_payload_bytes,
                 state_dir=self.state_dir,
-                min_free_disk_bytes=config.outbox.min_free_disk_bytes,
             )
+            stages: StageFactory = (
+                self.farm.stages(dataset.kind)
+                if self.farm is not None and dataset.kind in FARM_KINDS
+                else PublishAsRead()
+            )
+            writer = self._writer(gauge, on_commit)
             ingestor = FileIngestor(
                 settings,
-                ledger,
-                gauge,
+                writer,
                 self._thread_stop,
-                on_commit=on_commit,
+                stages=stages,
                 on_progress=self.health.progress_callback(loop, source_config.name),
-                farm=self.farm,
             )
             self.runners[source_config.name] = SourceRunner(
                 source,
                 source_config,
                 ingestor,
-                ledger,
+                writer.ledger,
+                gauge,
                 status=self.stats.source(source_config.name),
                 stop=self._thread_stop,
-                watch_executor=self._watch_executor,
+                watch_executor=self.threads.watch,
+                executor=self.threads.io,
             )
 
     # ------------------------------------------------------------------ run
@@ -300,7 +326,7 @@ class Agent:
                 self._remove_signals()
             self._thread_stop.set()
             await asyncio.to_thread(self._close)
-            self._watch_executor.shutdown(wait=False)
+            self.threads.shutdown()
         log.info("edge-agent stopped", extra={"rows_acknowledged": self.stats.rows_acknowledged})
 
     async def _shutdown(
@@ -314,7 +340,6 @@ class Agent:
         deadline = loop.time() + self.config.shutdown_timeout_seconds
         log.info("stopping: finishing the current batch and in-flight publishes")
         self._thread_stop.set()
-        self._gauge.wake()
         if self.farm_worker is not None:
             self.farm_worker.wake()
         self._disposer.stop()
@@ -365,7 +390,7 @@ class Agent:
 
         async def caught_up() -> None:
             await asyncio.gather(*(event.wait() for event in context))
-            farm.context_ready.set()
+            farm.context_ready.set()  # tower passes wait for this (bounded)
 
         waiting = asyncio.ensure_future(caught_up())
         try:
@@ -405,6 +430,6 @@ class Agent:
                 )
 
         try:
-            await asyncio.to_thread(write)
+            await asyncio.get_running_loop().run_in_executor(self.threads.state, write)
         except (EdgeAgentError, OSError, sqlite3.Error) as e:
             log.warning("could not write status", extra={"error": str(e)})

@@ -11,6 +11,7 @@ over a 48-hour window a farm has a few hundred chunks.
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -109,10 +110,24 @@ class Columns:
 
     def pop(self) -> None:
         """Take the last reading back out."""
-        for column in (self.lines, self.timestamps, self.stations, self.trays, self.sigs):
-            column.pop()
-        for other in (self.deviations, self.revisions, self.lates, self.records):
-            other.pop()
+        for name in self.__slots__:
+            getattr(self, name).pop()
+
+    def count_below(self, line: int) -> int:
+        """How many readings are on lines before ``line`` (lines increase within a pass)."""
+        return bisect.bisect_left(self.lines, line)
+
+    def head(self, n: int) -> Columns:
+        """A copy of the first ``n`` readings."""
+        head = Columns()
+        for name in self.__slots__:
+            setattr(head, name, getattr(self, name)[:n])
+        return head
+
+    def drop_head(self, n: int) -> None:
+        """Forget the first ``n`` readings."""
+        for name in self.__slots__:
+            del getattr(self, name)[:n]
 
     def data(self) -> bytes:
         """The chunk's ``data``: one JSON document (compressing it cost more time than the

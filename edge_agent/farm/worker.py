@@ -15,30 +15,35 @@ release.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import math
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from edge_agent.aio import wait_event
-from edge_agent.batcher import BatchBuilder, Envelope, encode, utc_millis
+from edge_agent.batcher import Envelope, encode, utc_millis
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.topics import TopicTemplate
-from edge_agent.farm import chunks
+from edge_agent.errors import StorageFullError
+from edge_agent.farm import chunks, outgoing
 from edge_agent.farm.alerts import StationReading
 from edge_agent.farm.chunks import Chunk, Entry
-from edge_agent.farm.enrich import Enricher, Joined
+from edge_agent.farm.enrich import Enricher
+from edge_agent.farm.outgoing import Out
 from edge_agent.farm.records import TowerReading
 from edge_agent.farm.state import Change, FarmState
 from edge_agent.farm.station_alerts import StationAlerts
 from edge_agent.publish.base import LOCAL_TOPIC_PREFIX
-from edge_agent.state.db import StateDB
 from edge_agent.state.ledger import Batch, make_batch_id
-from edge_agent.state.outbox import OutboxGauge
+from edge_agent.state.writer import OutboxWriter, Queued
 
 log = logging.getLogger("edge_agent.farm")
 
@@ -48,28 +53,13 @@ PRUNE_EVERY = 30.0  # seconds; a backlog fills the store fast
 # Published readings kept for corrections, at most (besides correctionWindowHours): about a
 # week of a 10-tower farm; a backlog of millions of readings keeps only its newest.
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
+FULL_RETRY_SECONDS = 5.0  # a full disk: look again soon, space may be back
 Key = tuple[str, str]
 
 
 @dataclass(slots=True)
-class _Out:
-    """A reading to publish in this step: released (``chunk`` None) or corrected."""
-
-    file_ref: int
-    version: int
-    line: int
-    reading: TowerReading
-    record: dict[str, Any]
-    joined: Joined
-    late: bool
-    revision: int
-    chunk: Chunk | None = None
-    entry: Entry | None = None
-
-
-@dataclass(slots=True)
 class _Step:
-    out: list[_Out] = field(default_factory=list)
+    out: list[Out] = field(default_factory=list)
     released: dict[Key, list[StationReading]] = field(default_factory=dict)
     corrected: set[Key] = field(default_factory=set)
 
@@ -82,19 +72,21 @@ class FarmWorker:
         config: AgentConfig,
         state: FarmState,
         enricher: Enricher,
-        db: StateDB,
-        gauge: OutboxGauge,
+        writer: OutboxWriter,
         *,
-        on_commit: Callable[[], None],
+        executor: Executor | None = None,
     ) -> None:
+        """``writer`` has the worker's own database connection; ``executor`` runs its steps
+        (None: the loop's default executor)."""
         assert config.cea is not None
         self.config = config
         self.cea = config.cea
         self.state = state
         self.enricher = enricher
-        self.db = db
-        self.gauge = gauge
-        self.on_commit = on_commit
+        self.writer = writer
+        self.db = writer.db
+        self.gauge = writer.gauge
+        self._executor = executor
         self.wake_event = asyncio.Event()
         self.idle = asyncio.Event()  # set after a step that found nothing to do
         self._lock = threading.Lock()
@@ -117,7 +109,7 @@ class FarmWorker:
         if config.publish.target == "greengrass":
             local = config.publish.greengrass.local_alerts_topic
             self._alert_topics.append(LOCAL_TOPIC_PREFIX + local)
-        self.alerts = StationAlerts(db, enricher.recipes, config.thing_name)
+        self.alerts = StationAlerts(self.db, enricher.recipes, config.thing_name)
 
     # ------------------------------------------------------------------ async side
 
@@ -126,10 +118,28 @@ class FarmWorker:
         self.wake_event.set()
 
     async def run(self, stop: threading.Event) -> None:
-        """Step every second, or sooner when woken, until ``stop`` is set (then wake it)."""
-        await asyncio.to_thread(self.restart_grace)
+        """Step every second, or sooner when woken, until ``stop`` is set (then wake it).
+
+        A full disk pauses the worker (held readings stay held, nothing is lost) and it goes on
+        by itself once there is room again."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self.restart_grace)
+        warned = -math.inf
         while not stop.is_set():
-            done = await asyncio.to_thread(self.step)
+            try:
+                done = await loop.run_in_executor(self._executor, self.step)
+            except StorageFullError as e:
+                if loop.time() - warned >= 60.0:
+                    warned = loop.time()
+                    log.error(
+                        "farm worker paused: %s — free space under stateDir; it goes on by "
+                        "itself, held readings stay held",
+                        e.reason,
+                    )
+                self.idle.clear()
+                await wait_event(self.wake_event, FULL_RETRY_SECONDS)
+                self.wake_event.clear()
+                continue
             if done or self.wake_event.is_set():
                 self.idle.clear()
             else:
@@ -147,27 +157,37 @@ class FarmWorker:
     # ------------------------------------------------------------------ one step
 
     def step(self, now: float | None = None) -> int:
-        """Release, correct and evaluate alerts once; returns how much happened."""
+        """Release, correct and evaluate alerts once; returns how much happened.
+
+        A step that fails (a full disk) commits nothing; what it had taken from memory (changes
+        to look at, readings for alerts) is looked at again from the store by the next one."""
         with self._lock:
-            now = time.time() if now is None else now
-            work = _Step()
-            changes = self.state.take_changes()
-            sent = self.state.take_sent()
-            for tower_id, station_id, reading in sent:
-                self.alerts.add((tower_id, station_id), [reading])
-            if not self.gauge.full:
-                self._release(work, now)
-            self._correct(work, changes)
-            if work.out:
-                self._publish(work, now)
-            for key, readings in work.released.items():
-                self.alerts.add(key, readings)
-            for key in work.corrected:
-                self.alerts.forget(key)
-            alerts = self._alerts()
-            if now - self._last_prune > PRUNE_EVERY:
-                self._prune(now)
-            return len(work.out) + alerts + len(changes) + len(sent)
+            try:
+                return self._step(now)
+            except BaseException:
+                self._recheck_all = True
+                raise
+
+    def _step(self, now: float | None) -> int:
+        now = time.time() if now is None else now
+        work = _Step()
+        changes = self.state.take_changes()
+        sent = self.state.take_sent()
+        for tower_id, station_id, reading in sent:
+            self.alerts.add((tower_id, station_id), [reading])
+        if not self.gauge.full:
+            self._release(work, now)
+        self._correct(work, changes)
+        if work.out:
+            self._publish(work, now)
+        for key, readings in work.released.items():
+            self.alerts.add(key, readings)
+        for key in work.corrected:
+            self.alerts.forget(key)
+        alerts = self._alerts()
+        if now - self._last_prune > PRUNE_EVERY:
+            self._prune(now)
+        return len(work.out) + alerts + len(changes) + len(sent)
 
     def _release(self, work: _Step, now: float) -> None:
         rows = self.db.query(
@@ -186,10 +206,10 @@ class FarmWorker:
             if joined.complete or expired:
                 late = not joined.complete
                 key = (row["file_ref"], row["version"], row["line"])
-                work.out.append(_Out(*key, reading, record, joined, late, 0))
+                work.out.append(Out(*key, reading, record, joined, late, 0))
 
     def _correct(self, work: _Step, changes: Iterable[Change]) -> None:
-        selections = self._selections(changes)
+        selections = outgoing.selections(changes)
         if self._recheck_all:
             # At start: changes noted in memory before a crash are gone; look at everything.
             self._recheck_all = False
@@ -218,72 +238,27 @@ class FarmWorker:
                     seen.add(key)
                     late = entry.late and not joined.complete
                     work.out.append(
-                        _Out(*key, reading, record, joined, late, entry.revision + 1, chunk, entry)
+                        Out(*key, reading, record, joined, late, entry.revision + 1, chunk, entry)
                     )
                     work.corrected.add((chunk.tower_id, entry.station_id))
-
-    def _selections(
-        self, changes: Iterable[Change]
-    ) -> list[tuple[str, tuple[Any, ...], Callable[[Entry], bool]]]:
-        """Which kept chunks, and which of their readings, a set of changes may affect."""
-        spans: dict[tuple[str, str | None, str | None], list[float]] = {}
-        for change in changes:
-            key = (change.kind, change.tower_id, change.key)
-            span = spans.get(key)
-            if span is None:
-                spans[key] = [change.start, change.end]
-            else:
-                span[0], span[1] = min(span[0], change.start), max(span[1], change.end)
-        found: list[tuple[str, tuple[Any, ...], Callable[[Entry], bool]]] = []
-        for (kind, tower_id, target), (start, end) in spans.items():
-
-            def within(e: Entry, start: float = start, end: float = end) -> bool:
-                return start <= e.ts <= end
-
-            if kind == "site":
-                found.append(("ts_max >= ? AND ts_min <= ?", (start, end), within))
-            elif kind == "automation":
-                found.append(
-                    ("tower_id = ? AND ts_max >= ? AND ts_min <= ?", (tower_id, start, end), within)
-                )
-            elif kind == "tray":
-
-                def on_tray(e: Entry, start: float = start, tray: str | None = target) -> bool:
-                    return e.tray_id == tray and e.ts >= start
-
-                found.append(("tower_id = ? AND ts_max >= ?", (tower_id, start), on_tray))
-            elif kind == "file" and target is not None:
-                file_ref, version = (int(part) for part in target.split(":"))
-
-                def in_lines(e: Entry, first: int = int(start), last: int = int(end)) -> bool:
-                    return first <= e.line <= last
-
-                found.append(
-                    (
-                        "file_ref = ? AND version = ? AND last_line >= ? AND first_line <= ?",
-                        (file_ref, version, int(start), int(end)),
-                        in_lines,
-                    )
-                )
-        return found
 
     # ------------------------------------------------------------------ publishing
 
     def _publish(self, work: _Step, now: float) -> None:
         ingested_at = utc_millis(now)
-        groups: dict[tuple[int, int], list[_Out]] = {}
+        groups: dict[tuple[int, int], list[Out]] = {}
         for item in work.out:
             groups.setdefault((item.file_ref, item.version), []).append(item)
-        batches: list[tuple[Batch, int]] = []
+        batches: list[Queued] = []
         new_chunks: list[tuple[int, int, str, list[Entry]]] = []
         released: list[tuple[int, int, int]] = []
         rewritten: dict[int, Chunk] = {}
         for (file_ref, version), items in groups.items():
             envelope = self._envelope(file_ref, version)
             items.sort(key=lambda o: o.line)
-            texts = _texts(items)
+            texts = outgoing.texts(items)
             max_bytes = self.config.publish.max_payload_bytes
-            built = _batches(envelope, items, texts, max_bytes, ingested_at)
+            built = outgoing.batches(envelope, items, texts, max_bytes, ingested_at)
             batches += [(batch, file_ref) for batch in built]
             by_tower: dict[str, list[Entry]] = {}
             for item in items:
@@ -315,10 +290,8 @@ class FarmWorker:
                     item.chunk.entries[position] = entry
                     rewritten[item.chunk.id] = item.chunk
             new_chunks += [(file_ref, version, tower, e) for tower, e in by_tower.items()]
-        added = 0
-        with self.db.transaction() as conn:
-            for batch, file_ref in batches:
-                added += _insert(conn, batch, file_ref, now)
+
+        def writes(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "DELETE FROM farm_held WHERE file_ref = ? AND version = ? AND line = ?", released
             )
@@ -326,8 +299,8 @@ class FarmWorker:
                 chunks.insert(conn, (file_ref, version, tower), chunks.pack(entries), now)
             for chunk in rewritten.values():
                 chunks.rewrite(conn, chunk, now)
-        self.gauge.add(added)
-        self.on_commit()
+
+        self.writer.commit(batches, writes=writes)
 
     def _envelope(self, file_ref: int, version: int) -> Envelope:
         rows = self.db.query(
@@ -362,20 +335,23 @@ class FarmWorker:
             writes += changes
         if not messages and not writes:
             return 0
-        now = time.time()
-        added = 0
-        with self.db.transaction() as conn:
+        batches: list[Queued] = []
+        for message in messages:
+            payload = encode(message)
+            # Deterministic: the same alert message (recomputed after a restart, say) keeps
+            # its batchId, and a consumer drops the repeat; a different one gets a new id.
+            content = hashlib.blake2b(payload, digest_size=8).hexdigest()
+            for topic in self._alert_topics:
+                batch_id = make_batch_id(
+                    message["alertId"], 0, 0, 0, f"alert:{message['event']}:{topic}:{content}"
+                )
+                batches.append((Batch(batch_id, topic, payload, 1), None))
+
+        def store(conn: sqlite3.Connection) -> None:
             for sql, params in writes:
                 conn.execute(sql, params)
-            for message in messages:
-                payload = encode(message)
-                for topic in self._alert_topics:
-                    batch_id = make_batch_id(
-                        message["alertId"], 0, 0, 0, f"alert:{message['event']}:{topic}:{now}"
-                    )
-                    added += _insert(conn, Batch(batch_id, topic, payload, 1), None, now)
-        self.gauge.add(added)
-        self.on_commit()
+
+        self.writer.commit(batches, writes=store)
         for message in messages:
             log.info(
                 "recipe alert %s",
@@ -411,50 +387,3 @@ class FarmWorker:
                 "(SELECT COALESCE(MAX(ts_max), 0) FROM farm_chunks) - ?",
                 (history,),
             )
-
-
-def _texts(items: list[_Out]) -> list[bytes]:
-    """Each reading's record as published: as read, its joins now, late, revision."""
-    texts = []
-    for item in items:
-        record = dict(item.record)
-        record.pop("revision", None)
-        record.update(item.joined.fields)
-        record["late"] = item.late
-        if item.revision:
-            record["revision"] = item.revision
-        texts.append(encode(record))
-    return texts
-
-
-def _batches(
-    envelope: Envelope, items: list[_Out], texts: list[bytes], max_bytes: int, ingested_at: str
-) -> list[Batch]:
-    """Payload-sized batches of one file's readings; each batch id is unique: a reading is
-    released once, and each correction of it has a higher revision."""
-    done: list[Batch] = []
-    builder: BatchBuilder | None = None
-    for item, text in zip(items, texts, strict=True):
-        if builder is not None and not builder.fits(text):
-            batch = builder.take()
-            assert batch is not None
-            done.append(batch)
-            builder = None
-        if builder is None:
-            kind = f"correction:{item.revision}" if item.revision else "held"
-            builder = BatchBuilder(envelope, kind, max_bytes, ingested_at)
-        builder.add(text, item.line)
-    if builder is not None:
-        batch = builder.take()
-        if batch is not None:
-            done.append(batch)
-    return done
-
-
-def _insert(conn: Any, batch: Batch, file_ref: int | None, now: float) -> int:
-    cursor = conn.execute(
-        "INSERT OR IGNORE INTO outbox (batch_id, file_ref, topic, payload, rows, created) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (batch.batch_id, file_ref, batch.topic, batch.payload, batch.rows, now),
-    )
-    return len(batch.payload) if cursor.rowcount else 0

@@ -1,7 +1,7 @@
 """The boundary between the agent and where files live.
 
 A source only lists, stats, reads and disposes of files; settling, file identity, the ledger and
-reading rows are shared code (``edge_agent.sources.discovery``, ``edge_agent.ingest``), so local
+reading rows are shared code (``edge_agent.sources.discovery``, ``edge_agent.reading``), so local
 folders and SMB shares behave the same. Methods are blocking: the agent calls them in worker
 threads (``asyncio.to_thread``), never on the event loop.
 """

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from edge_agent.errors import StorageFullError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Columns added after a state directory may have been created: (table, column, declaration).
+_ADDED_COLUMNS = (("files", "dataset_fp", "TEXT"),)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -48,6 +51,7 @@ CREATE TABLE IF NOT EXISTS files (
     disposed_to TEXT,
     note TEXT,
     content_fp TEXT,
+    dataset_fp TEXT,
     UNIQUE (source, path)
 );
 CREATE TABLE IF NOT EXISTS outbox (
@@ -66,71 +70,6 @@ CREATE INDEX IF NOT EXISTS files_content ON files (source, content_fp);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
-);
--- Farm context (edge_agent.farm), written in the transaction that advances its file.
-CREATE TABLE IF NOT EXISTS farm_cycle_events (
-    tower_id TEXT NOT NULL,
-    tray_id TEXT NOT NULL,
-    ts REAL NOT NULL,
-    event TEXT NOT NULL,
-    grow_id TEXT,
-    PRIMARY KEY (tower_id, tray_id, ts, event)
-);
-CREATE TABLE IF NOT EXISTS farm_site (
-    site_id TEXT NOT NULL,
-    ts REAL NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (site_id, ts)
-);
-CREATE TABLE IF NOT EXISTS farm_automation (
-    tower_id TEXT NOT NULL,
-    ts REAL NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (tower_id, ts)
-);
--- Tower readings held for their context (not in the outbox yet); the farm worker publishes
--- them and moves them to farm_chunks.
-CREATE TABLE IF NOT EXISTS farm_held (
-    file_ref INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    line INTEGER NOT NULL,
-    tower_id TEXT NOT NULL,
-    station_id TEXT NOT NULL,
-    tray_id TEXT NOT NULL,
-    ts REAL NOT NULL,
-    record BLOB NOT NULL,
-    hold_until REAL NOT NULL,
-    PRIMARY KEY (file_ref, version, line)
-);
-CREATE INDEX IF NOT EXISTS farm_held_station ON farm_held (tower_id, station_id, ts);
--- Published tower readings kept for corrections and alerts (edge_agent/farm/chunks.py).
-CREATE TABLE IF NOT EXISTS farm_chunks (
-    id INTEGER PRIMARY KEY,
-    file_ref INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    tower_id TEXT NOT NULL,
-    ts_min REAL NOT NULL,
-    ts_max REAL NOT NULL,
-    first_line INTEGER NOT NULL,
-    last_line INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS farm_files (
-    file_ref INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    units BLOB,
-    PRIMARY KEY (file_ref, version)
-);
-CREATE TABLE IF NOT EXISTS farm_alerts (
-    tower_id TEXT NOT NULL,
-    station_id TEXT NOT NULL,
-    variable TEXT NOT NULL,
-    since REAL NOT NULL,
-    until REAL NOT NULL,
-    state TEXT NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (tower_id, station_id, variable, since)
 );
 """
 
@@ -161,14 +100,33 @@ class StateDB:
             self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.executescript(_SCHEMA)
+            self._add_columns()
             self.conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)",
                 (str(SCHEMA_VERSION),),
             )
         except sqlite3.Error as e:
             if _is_full(e):
                 raise StorageFullError(f"state database {self.path}: disk full") from e
             raise
+
+    def _add_columns(self) -> None:
+        """Bring a state database made by an earlier version up to this schema."""
+        for table, column, declaration in _ADDED_COLUMNS:
+            present = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+    def ensure_schema(self, script: str) -> None:
+        """Create the tables of another part of the agent (``CREATE ... IF NOT EXISTS``): a stage
+        that keeps state beside the ledger owns its schema, the state layer does not know it."""
+        with self.lock:
+            try:
+                self.conn.executescript(script)
+            except sqlite3.Error as e:
+                if _is_full(e):
+                    raise StorageFullError(f"state database {self.path}: disk full") from e
+                raise
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edge_agent.state.db import StateDB
@@ -54,6 +53,7 @@ class FileRecord:
     rows_published: int
     rows_quarantined: int
     rows_skipped: int
+    dataset_fp: str | None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> FileRecord:
@@ -72,6 +72,25 @@ class Probes:
     head_hash: bytes
     tail_end: int
     tail_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FileAdvance:
+    """What one commit says about its file: how far its rows are in the outbox, and counts."""
+
+    offset: int
+    next_line: int
+    state: str
+    size: int
+    mtime_ns: int
+    published: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    batches: int = 0
+    probes: Probes | None = None
+    note: str | None = None
+    content_fp: str | None = None
+    dataset_fp: str | None = None
 
 
 def digest(data: bytes) -> bytes:
@@ -133,7 +152,8 @@ class Ledger:
             conn.execute(
                 "UPDATE files SET version = version + 1, offset = 0, next_line = 1, size = 0, "
                 "mtime_ns = 0, head_len = 0, head_hash = NULL, tail_end = 0, tail_hash = NULL, "
-                "state = 'reading', rows_published = 0, rows_quarantined = 0, rows_skipped = 0, "
+                "state = 'reading', dataset_fp = NULL, rows_published = 0, rows_quarantined = 0, "
+                "rows_skipped = 0, "
                 "batches = 0, read_at = NULL, disposed_at = NULL, disposed_to = NULL, note = ?, "
                 "updated = ? WHERE id = ?",
                 (reason, time.time(), record.id),
@@ -142,78 +162,51 @@ class Ledger:
         assert fresh is not None
         return fresh
 
-    def commit(
-        self,
-        record: FileRecord,
-        batches: Sequence[Batch],
-        *,
-        offset: int,
-        next_line: int,
-        published: int,
-        quarantined: int,
-        skipped: int,
-        size: int | None = None,
-        mtime_ns: int | None = None,
-        probes: Probes | None = None,
-        state: str = "reading",
-        note: str | None = None,
-        content_fp: str | None = None,
-        extra: Callable[[sqlite3.Connection], None] | None = None,
-    ) -> int:
-        """Insert batches and advance the file in ONE transaction; returns outbox bytes added.
-
-        ``extra`` writes more in the same transaction (the farm state the rows carried)."""
+    def advance(self, conn: sqlite3.Connection, file_ref: int, step: FileAdvance) -> None:
+        """Record how far a file's rows are in the outbox, inside the caller's transaction (the
+        one that inserts the batches carrying those rows: see ``OutboxWriter.commit``)."""
         now = time.time()
-        added = 0
-        with self.db.transaction() as conn:
-            for batch in batches:
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO outbox "
-                    "(batch_id, file_ref, topic, payload, rows, created) VALUES (?, ?, ?, ?, ?, ?)",
-                    (batch.batch_id, record.id, batch.topic, batch.payload, batch.rows, now),
-                )
-                if cursor.rowcount:
-                    added += len(batch.payload)
-            sets = [
-                "offset = ?",
-                "next_line = ?",
-                "state = ?",
-                "updated = ?",
-                "rows_published = rows_published + ?",
-                "rows_quarantined = rows_quarantined + ?",
-                "rows_skipped = rows_skipped + ?",
-                "batches = batches + ?",
-            ]
-            params: list[object] = [
-                offset,
-                next_line,
-                state,
-                now,
-                published,
-                quarantined,
-                skipped,
-                len(batches),
-            ]
-            if size is not None and mtime_ns is not None:
-                sets += ["size = ?", "mtime_ns = ?"]
-                params += [size, mtime_ns]
-            if probes is not None:
-                sets += ["head_len = ?", "head_hash = ?", "tail_end = ?", "tail_hash = ?"]
-                params += [probes.head_len, probes.head_hash, probes.tail_end, probes.tail_hash]
-            if state == "read":
-                sets.append("read_at = ?")
-                params.append(now)
-            if note is not None:
-                sets.append("note = ?")
-                params.append(note)
-            if content_fp is not None:
-                sets.append("content_fp = ?")
-                params.append(content_fp)
-            params.append(record.id)
-            conn.execute(f"UPDATE files SET {', '.join(sets)} WHERE id = ?", params)
-            if extra is not None:
-                extra(conn)
-        return added
+        sets = [
+            "offset = ?",
+            "next_line = ?",
+            "state = ?",
+            "updated = ?",
+            "rows_published = rows_published + ?",
+            "rows_quarantined = rows_quarantined + ?",
+            "rows_skipped = rows_skipped + ?",
+            "batches = batches + ?",
+            "size = ?",
+            "mtime_ns = ?",
+        ]
+        params: list[object] = [
+            step.offset,
+            step.next_line,
+            step.state,
+            now,
+            step.published,
+            step.quarantined,
+            step.skipped,
+            step.batches,
+            step.size,
+            step.mtime_ns,
+        ]
+        if step.probes is not None:
+            sets += ["head_len = ?", "head_hash = ?", "tail_end = ?", "tail_hash = ?"]
+            probes = step.probes
+            params += [probes.head_len, probes.head_hash, probes.tail_end, probes.tail_hash]
+        if step.state == "read":
+            sets.append("read_at = ?")
+            params.append(now)
+        for column, value in (
+            ("note", step.note),
+            ("content_fp", step.content_fp),
+            ("dataset_fp", step.dataset_fp),
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                params.append(value)
+        params.append(file_ref)
+        conn.execute(f"UPDATE files SET {', '.join(sets)} WHERE id = ?", params)
 
     def find_duplicate(self, source: str, content_fp: str, exclude_id: int) -> str | None:
         """The path of a wholly read file of this source with the same content, if any."""
@@ -238,18 +231,12 @@ class Ledger:
         """Files of a source wholly read and wholly acknowledged, not yet moved or deleted."""
         rows = self.db.query(
             "SELECT * FROM files f WHERE f.source = ? AND f.state IN ('read', 'duplicate') "
-            "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.file_ref = f.id) "
-            "AND NOT EXISTS (SELECT 1 FROM farm_held h WHERE h.file_ref = f.id)",
+            "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.file_ref = f.id)",
             (source,),
         )
         return [FileRecord.from_row(r) for r in rows]
 
     def pending_batches(self, file_ref: int) -> int:
-        """How many batches of a file are still in the outbox, plus its readings the farm stage
-        still holds (they are published later: the file must stay until then)."""
-        rows = self.db.query(
-            "SELECT (SELECT COUNT(*) FROM outbox WHERE file_ref = ?) + "
-            "(SELECT COUNT(*) FROM farm_held WHERE file_ref = ?) AS n",
-            (file_ref, file_ref),
-        )
+        """How many batches of a file are still in the outbox."""
+        rows = self.db.query("SELECT COUNT(*) AS n FROM outbox WHERE file_ref = ?", (file_ref,))
         return int(rows[0]["n"])

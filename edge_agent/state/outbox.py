@@ -6,6 +6,7 @@ only when the broker (or the nucleus) acknowledged them.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterable
@@ -39,13 +40,17 @@ class OutboxDepth:
 class OutboxGauge:
     """The outbox size in bytes, kept in memory (summing payloads on every commit is too slow).
 
-    Writers add, the publisher subtracts; ingestion waits on it when the outbox is full.
+    Writers add (from reading threads), the dispatcher subtracts (on the event loop). Nobody
+    blocks a thread on it: a reading pass that finds the outbox full commits what it has and
+    ends, and its runner waits on the event loop (``wait_for_room``) before the next pass, so
+    the threads that delete acknowledged batches are never starved by waiting readers.
     """
 
     def __init__(self, initial_bytes: int, limit: int) -> None:
         self._bytes = initial_bytes
         self.limit = limit
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._room: asyncio.Event | None = None  # created on the loop by the first waiter
 
     @property
     def full(self) -> bool:
@@ -58,30 +63,26 @@ class OutboxGauge:
         return self._bytes
 
     def add(self, nbytes: int) -> None:
-        """Payloads were inserted."""
-        with self._cond:
+        """Payloads were inserted (any thread)."""
+        with self._lock:
             self._bytes += nbytes
 
     def remove(self, nbytes: int) -> None:
-        """Payloads were acknowledged and deleted."""
-        with self._cond:
+        """Payloads were acknowledged and deleted (on the event loop)."""
+        with self._lock:
             self._bytes = max(0, self._bytes - nbytes)
-            self._cond.notify_all()
+        if self._room is not None and not self.full:
+            self._room.set()
 
-    def wait_for_room(self, stop: threading.Event, timeout: float = 1.0) -> bool:
-        """Block while the outbox is at its limit; True once there is room, False if ``stop``
-        was set while it was still full."""
-        with self._cond:
-            while self._bytes >= self.limit:
-                if stop.is_set():
-                    return False
-                self._cond.wait(timeout)
-            return True
-
-    def wake(self) -> None:
-        """Wake waiters (to look at ``stop``)."""
-        with self._cond:
-            self._cond.notify_all()
+    async def wait_for_room(self) -> None:
+        """Return once the outbox is below its limit (on the event loop)."""
+        while self.full:
+            if self._room is None:
+                self._room = asyncio.Event()
+            self._room.clear()
+            if not self.full:  # room came between the look and the clear
+                return
+            await self._room.wait()
 
 
 class Outbox:

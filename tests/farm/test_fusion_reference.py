@@ -2,7 +2,7 @@
 
 Random site readings (with gaps), automation rows and seeding events (some cycles without a
 Grow ID, some trays left empty) and random tower readings are delivered in random chunks and
-random order through the real pass hooks and a real state database, with farm worker steps in
+random order through the real farm stages and a real state database, with farm worker steps in
 between (its grace period long over, so readings without context go out late at once). At the
 end, the last revision of every reading published must carry exactly the joins a linear scan
 over all the data gives: the cycle whose [seededAt, harvestedAt) holds the reading, the latest
@@ -25,8 +25,9 @@ from edge_agent.farm.service import Farm
 from edge_agent.farm.timeline import mint_grow_id
 from edge_agent.farm.worker import FarmWorker
 from edge_agent.state.db import StateDB
-from edge_agent.state.ledger import Ledger
+from edge_agent.state.ledger import FileAdvance
 from edge_agent.state.outbox import OutboxGauge
+from edge_agent.state.writer import OutboxWriter
 from simulators.datasets import builtin_dataset_mapping, cea_mapping
 from simulators.recipe import DEFAULT_RECIPE, deviations
 
@@ -167,16 +168,17 @@ def test_joins_after_any_arrival_order_equal_the_brute_force_reference(
     world = make_world(rng)
     config = _config(tmp_path)
     farm = Farm(config)
-    db = StateDB(tmp_path / "state")
-    ledger = Ledger(db)
+    state_dir = tmp_path / "state"
+    db = StateDB(state_dir)
+    farm.load(db)
     gauge = OutboxGauge(0, 1 << 40)
+    writer = OutboxWriter(db, gauge, state_dir=state_dir, min_free_disk_bytes=0)
+    ledger = writer.ledger
     worker = FarmWorker(
         config,
         farm.state,
         farm.enricher,
-        StateDB(tmp_path / "state"),
-        gauge,
-        on_commit=lambda: None,
+        OutboxWriter(StateDB(state_dir), gauge, state_dir=state_dir, min_free_disk_bytes=0),
     )
 
     deliveries: list[tuple[str, list[dict[str, Any]]]] = []
@@ -211,26 +213,30 @@ def test_joins_after_any_arrival_order_equal_the_brute_force_reference(
     now = 2e9  # far past every hold: readings without context go out late at once
     for file_no, (kind, items) in enumerate(deliveries):
         record = ledger.create(kind, f"{kind}/{file_no}.csv")
-        hook = farm.hook(kind, file_ref=record.id, version=1, units={})
-        assert hook is not None
+        stage = farm.open_stage(kind, record, {})
         for line, item in enumerate(items, start=2):
             row = {**item, "line": line}
-            out = hook.take(row, line)
+            out = stage.take(row, line)
             if kind == "tower" and out is not None:
                 # Published at once, in the file's batch.
-                latest[(record.path, line)] = orjson.loads(out) if isinstance(out, bytes) else out
-        ledger.commit(
-            record,
+                latest[(record.path, line)] = orjson.loads(out)
+        below = len(items) + 2
+        writer.commit(
             [],
-            offset=1,
-            next_line=len(items) + 2,
-            published=len(items),
-            quarantined=0,
-            skipped=0,
-            state="read",
-            extra=hook.write,
+            advance=(
+                record.id,
+                FileAdvance(
+                    offset=1,
+                    next_line=below,
+                    state="read",
+                    size=1,
+                    mtime_ns=1,
+                    published=len(items),
+                ),
+            ),
+            writes=lambda conn, stage=stage, below=below: stage.write(conn, below),
         )
-        hook.committed()
+        stage.committed(below)
         if rng.random() < 0.5:
             worker.step(now)
     worker.step(now)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.errors import StorageFullError
-from edge_agent.quarantine import QuarantineLog
+from edge_agent.reading.quarantine import QuarantineLog
 from tests.faults.support import fill, small_filesystem
 
 

@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 from edge_agent.state.db import StateDB
-from edge_agent.state.ledger import Batch, Ledger
-from edge_agent.state.outbox import Outbox
+from edge_agent.state.ledger import Batch, FileAdvance, Ledger
+from edge_agent.state.outbox import Outbox, OutboxGauge
+from edge_agent.state.writer import OutboxWriter
 from tests.faults.support import ShareWatch, wait_until
 
 
@@ -18,23 +19,27 @@ def test_share_watch_reports_a_file_gone_before_its_acknowledgement(tmp_path: Pa
     db = StateDB(state)
     try:
         ledger = Ledger(db)
+        writer = OutboxWriter(db, OutboxGauge(0, 1 << 30), state_dir=state, min_free_disk_bytes=0)
         sizes = {}
         for name in ("early.csv", "acked.csv", "half.csv"):
             (folder / name).write_bytes(b"ts,v\n1,2\n")
             sizes[name] = 9
             record = ledger.create("src", name)
             done = name != "half.csv"
-            ledger.commit(
-                record,
-                [Batch(f"id-{name}", "t", b"{}", 1)],
-                offset=9 if done else 5,
-                next_line=3,
-                published=1,
-                quarantined=0,
-                skipped=0,
-                size=9,
-                mtime_ns=1,
-                state="read" if done else "reading",
+            writer.commit(
+                [(Batch(f"id-{name}", "t", b"{}", 1), record.id)],
+                advance=(
+                    record.id,
+                    FileAdvance(
+                        offset=9 if done else 5,
+                        next_line=3,
+                        state="read" if done else "reading",
+                        size=9,
+                        mtime_ns=1,
+                        published=1,
+                        batches=1,
+                    ),
+                ),
             )
         outbox = Outbox(db)
         acked = [

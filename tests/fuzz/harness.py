@@ -13,11 +13,11 @@ from typing import Any
 
 from edge_agent.config.datasets import DatasetConfig
 from edge_agent.config.load import parse_config
-from edge_agent.ingest import FileIngestor, IngestSettings, PassResult
+from edge_agent.reading.ingest import FileIngestor, IngestSettings, PassResult
 from edge_agent.sources.local import LocalSource
 from edge_agent.state.db import StateDB
-from edge_agent.state.ledger import Ledger
 from edge_agent.state.outbox import OutboxGauge
+from edge_agent.state.writer import OutboxWriter
 
 FILE = "data.csv"
 
@@ -76,10 +76,10 @@ class Pipeline:
             dataset=config.datasets["d"],
             max_payload_bytes=config.publish.max_payload_bytes,
             state_dir=self.state_dir,
-            min_free_disk_bytes=0,
         )
         gauge = OutboxGauge(0, config.outbox.max_bytes)
-        self.ingestor = FileIngestor(settings, Ledger(self.db), gauge, threading.Event())
+        writer = OutboxWriter(self.db, gauge, state_dir=self.state_dir, min_free_disk_bytes=0)
+        self.ingestor = FileIngestor(settings, writer, threading.Event())
         self.source = LocalSource(config.sources[0])
 
     def write(self, data: bytes) -> None:

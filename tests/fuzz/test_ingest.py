@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from edge_agent.config.datasets import DatasetConfig
 from edge_agent.csvread.reader import FileFormatError, RawRecord, iter_records, read_layout
 from edge_agent.datasets.generic import RecordBuilder
-from edge_agent.ingest import PassResult
+from edge_agent.reading.ingest import PassResult
 from tests.csvread import count_lines
 from tests.csvread.test_fuzz import PIECES, Case, csv_files, quote
 from tests.fuzz import fuzz_settings

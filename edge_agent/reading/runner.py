@@ -3,6 +3,10 @@
 Three coroutines per source, all owned by the agent's TaskGroup: ``watch`` (the source's
 blocking watcher in a thread, feeding change hints), ``discover`` (stat, settle, decide what is
 ready) and ``ingest`` (one reading pass at a time in a worker thread).
+
+Every wait happens here, on the event loop, never in a thread: for room in the outbox (a pass
+that fills it commits and ends early, and the file is read on once acknowledgements freed
+room), and for what the dataset's stage needs before a pass (the farm's context).
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import logging
 import random
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import Any, TypeVar
 
 from edge_agent.aio import wait_event
 from edge_agent.config.sources import SourceConfig
@@ -22,13 +28,16 @@ from edge_agent.errors import (
     StorageFullError,
     TransientError,
 )
-from edge_agent.ingest import FileIngestor
+from edge_agent.reading.ingest import FileIngestor
 from edge_agent.sources.base import FileInfo, Source
 from edge_agent.sources.discovery import Known, Settler
 from edge_agent.state.ledger import Ledger
+from edge_agent.state.outbox import OutboxGauge
 from edge_agent.stats import SourceStatus
 
 log = logging.getLogger("edge_agent.runner")
+
+T = TypeVar("T")
 
 _MAX_DIRTY = 10_000  # more change hints than this: rescan instead of stat-ing each
 _ACCESS_RETRY_SECONDS = 60.0  # wrong password, missing share: retry slowly, never spin
@@ -45,15 +54,20 @@ class SourceRunner:
         config: SourceConfig,
         ingestor: FileIngestor,
         ledger: Ledger,
+        gauge: OutboxGauge,
         *,
         status: SourceStatus,
         stop: threading.Event,
         watch_executor: Executor | None = None,
+        executor: Executor | None = None,
     ) -> None:
+        """``watch_executor`` runs the watcher (it blocks its thread for the agent's life, so it
+        must not take one that scans and passes need); ``executor`` runs scans, stats and
+        reading passes. None: the loop's default executor."""
         self.source = source
-        # A watcher blocks its thread for the agent's life: it must not take one of the
-        # shared pool's threads, which scans and reading passes need.
         self._watch_executor = watch_executor
+        self._executor = executor
+        self.gauge = gauge
         self.config = config
         self.ingestor = ingestor
         self.ledger = ledger
@@ -69,8 +83,6 @@ class SourceRunner:
         # settler meanwhile, so discovery neither hands them out nor stats them again.
         self._retry_at: dict[str, float] = {}
         self.settler: Settler | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        ingestor.on_state = self.report_state
         self.idle = asyncio.Event()  # set while no file is waiting, settling or being read
 
     def stop(self) -> None:
@@ -80,6 +92,10 @@ class SourceRunner:
         self._ready_event.set()
 
     # ------------------------------------------------------------------ change hints
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run blocking source or ledger work on the runner's executor."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     def _hint(self, path: str | None) -> None:
         if path is None or len(self._dirty) >= _MAX_DIRTY:
@@ -120,13 +136,10 @@ class SourceRunner:
 
     async def discover(self) -> None:
         """Scan, stat what changed, settle, and queue files that are ready."""
-        self._loop = asyncio.get_running_loop()
         loop = asyncio.get_running_loop()
         known = {
             path: Known(r.size, r.mtime_ns, r.state)
-            for path, r in (
-                await asyncio.to_thread(self.ledger.for_source, self.config.name)
-            ).items()
+            for path, r in (await self._call(self.ledger.for_source, self.config.name)).items()
         }
         self.settler = settler = Settler(
             self.config.settle_seconds,
@@ -142,7 +155,7 @@ class SourceRunner:
                 if self._rescan_now or now >= next_rescan:
                     self._rescan_now = False
                     self._dirty.clear()
-                    listing = await asyncio.to_thread(self.source.scan)
+                    listing = await self._call(self.source.scan)
                     settler.reconcile(listing, loop.time())
                     next_rescan = loop.time() + self.config.rescan_seconds
                     self.status.files_seen = len(listing)
@@ -155,7 +168,7 @@ class SourceRunner:
                     paths = self._dirty | set(settler.to_confirm(now))
                     self._dirty.clear()
                     if paths:
-                        infos = await asyncio.to_thread(self._stat_all, sorted(paths))
+                        infos = await self._call(self._stat_all, sorted(paths))
                         t = loop.time()
                         for path, info in infos.items():
                             if info is None:
@@ -202,15 +215,10 @@ class SourceRunner:
     def _stat_all(self, paths: list[str]) -> dict[str, FileInfo | None]:
         return {path: self.source.stat(path) for path in paths}
 
-    def report_state(self, state: str, detail: str) -> None:
-        """Set the source's state from another thread (a reading pass that pauses)."""
-        assert self._loop is not None, "a pass runs only while the runner runs"
-        self._loop.call_soon_threadsafe(self._set_state, state, detail)
-
     def _storage_full_detail(self, error: StorageFullError) -> str:
         """What a paused source tells the operator: the cause, where, and the fix."""
         settings = self.ingestor.settings
-        keep = settings.min_free_disk_bytes / (1024 * 1024)
+        keep = self.ingestor.writer.min_free_disk_bytes / (1024 * 1024)
         kept = f"; outbox.minFreeDiskBytes keeps {keep:.0f} MiB free" if keep else ""
         return (
             f"{error.reason} — free space on the disk that holds stateDir "
@@ -234,17 +242,46 @@ class SourceRunner:
             await self._ready_event.wait()
             self._ready_event.clear()
             while self._ready and not self._stopping.is_set():
+                if not await self._before_pass():
+                    return
                 _path, info = self._ready.popitem(last=False)
                 self.status.files_waiting = len(self._ready)
                 await self._one_pass(info)
             self._wake.set()  # discovery decides whether the source is idle now
+
+    async def _before_pass(self) -> bool:
+        """Wait (on the event loop) for room in the outbox and for the dataset's stage; False
+        when stopping meanwhile."""
+        if self.gauge.full:
+            limit = self.gauge.limit // (1024 * 1024)
+            self._set_state(
+                "paused",
+                f"outbox full ({limit} MiB, outbox.maxBytes): waiting for the broker to "
+                "acknowledge what is queued; nothing is dropped",
+            )
+            if not await self._until_stopping(self.gauge.wait_for_room()):
+                return False
+            self._set_state("watching", "")
+        return await self._until_stopping(self.ingestor.stages.ready())
+
+    async def _until_stopping(self, waiting: Any) -> bool:
+        """Await ``waiting`` unless the runner is stopped first; True if it completed."""
+        task = asyncio.ensure_future(waiting)
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in (task, stop):
+                if not pending.done():
+                    pending.cancel()
+        return task.done() and not task.cancelled()
 
     async def _one_pass(self, info: FileInfo) -> None:
         assert self.settler is not None
         self.status.current_file = info.path
         known: Known | None = None
         try:
-            result = await asyncio.to_thread(self.ingestor.run, self.source, info)
+            result = await self._call(self.ingestor.run, self.source, info)
         except FileNotFoundError:
             self.settler.forget(info.path)
             if self.status.state == "paused":
@@ -255,8 +292,7 @@ class SourceRunner:
             self._retry_at[info.path] = asyncio.get_running_loop().time() + _ACCESS_RETRY_SECONDS
         except StorageFullError as e:
             self.status.errors += 1
-            if not self._thread_stop.is_set():  # else: a pass waiting for room, stopped
-                self._set_state("paused", self._storage_full_detail(e))
+            self._set_state("paused", self._storage_full_detail(e))
             self._retry_at[info.path] = asyncio.get_running_loop().time() + _FULL_RETRY_SECONDS
         except TransientError as e:
             self.status.errors += 1
@@ -275,8 +311,12 @@ class SourceRunner:
             self.status.rows_published += result.published
             self.status.rows_quarantined += result.quarantined
             self.status.rows_skipped += result.skipped
+            if result.paused:
+                # The outbox filled up during the pass (what was read is committed): the file
+                # is handed out again, and read on once there is room (see _before_pass).
+                return
             known = Known(info.size, info.mtime_ns, result.state)
-            record = await asyncio.to_thread(self.ledger.get, self.config.name, info.path)
+            record = await self._call(self.ledger.get, self.config.name, info.path)
             if record is not None:
                 known = Known(record.size, record.mtime_ns, record.state)
             if result.published or result.quarantined:

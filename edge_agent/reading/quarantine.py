@@ -1,7 +1,8 @@
-"""The local copy of quarantined rows: one JSONL file per source under stateDir/quarantine.
+"""Quarantine entries: bounded to fit a payload, and their local copy under stateDir.
 
-Entries are appended before the transaction that queues them for ``{topic}/quarantine``
-commits, so a crash between the two can repeat a line here (never lose one).
+The local copy is one JSONL file per source under stateDir/quarantine. Entries are appended
+before the transaction that queues them for ``{topic}/quarantine`` commits, so a crash between
+the two can repeat a line here (never lose one).
 """
 
 from __future__ import annotations
@@ -12,7 +13,34 @@ import os
 import threading
 from pathlib import Path
 
+from edge_agent.batcher import BatchBuilder, RecordTooLargeError, encode
 from edge_agent.errors import StorageFullError
+
+# A quarantine entry names the problem and shows the row; a huge bad value or line must not
+# make a payload IoT Core refuses (the reason quotes the value, the raw text is the line).
+MAX_REASON_CHARS = 512
+MAX_RAW_CHARS = 4096
+
+
+def bounded_entry(
+    line: int, reason: str, raw: str, builder: BatchBuilder
+) -> tuple[dict[str, object], bytes]:
+    """The quarantine entry, its reason and raw text cut so that it fits a payload."""
+    if len(reason) > MAX_REASON_CHARS:
+        reason = reason[:MAX_REASON_CHARS] + f"… ({len(reason):,} characters)"
+    limit = MAX_RAW_CHARS
+    while True:
+        shown = raw if len(raw) <= limit else raw[:limit] + f"… ({len(raw):,} characters)"
+        entry: dict[str, object] = {"line": line, "reason": reason, "raw": shown}
+        text = encode(entry)
+        try:
+            builder.check(text)
+        except RecordTooLargeError:
+            if limit == 0:
+                raise
+            limit //= 4  # escaped control characters take six bytes each
+            continue
+        return entry, text
 
 
 class QuarantineLog:

@@ -1,11 +1,14 @@
-"""The farm's part of one reading pass: typed records, joins, and rows for the commit.
+"""The farm's record stages (``edge_agent.reading.stage.RecordStage``), one per pass over a file.
 
-A hook lives for one pass over one file (in the reading thread). ``take`` sees each record
-the dataset layer built: it raises RowError (the row is quarantined) when the record lacks what
-its kind needs, returns the record to publish (tower readings with their joins, seeding events
-with their Grow ID), or None for a tower reading held until its context arrives. ``write`` runs
-inside the transaction that advances the file, so the farm state and the file's offset move
-together; ``committed`` updates the in-memory state once that transaction is durable.
+Context rows (site, automation, seeding) are published as read and kept as farm context;
+seeding events carry their Grow ID (minted when the station left it empty). Tower readings are
+tagged and joined as they are read: published at once when their joins are final, otherwise
+held (``farm_held``) for the farm worker to publish after their grace period.
+
+Whatever a stage keeps for a row is written only by the commit that covers that row
+(``write(conn, below_line)`` takes the rows before ``below_line``) and applied to the in-memory
+farm state only once that commit is durable, so a row read again after a stop or a crash is
+never kept twice.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import sqlite3
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -36,37 +39,17 @@ from edge_agent.farm.timeline import mint_grow_id
 T = TypeVar("T")
 
 
-class PassHook(Protocol):
-    """What the reading pass calls (see the module docstring)."""
-
-    def take(self, record: Record, line: int) -> Record | bytes | None:
-        """The record to publish (or its JSON, when the hook had to encode it anyway), None
-        when it is held; RowError or EncodeError to quarantine it."""
-        ...
-
-    def discard(self, line: int) -> None:
-        """The record taken last (at ``line``) was quarantined after all: forget it."""
-        ...
-
-    def write(self, conn: sqlite3.Connection) -> None:
-        """Write what was taken since the last commit (inside the commit's transaction)."""
-        ...
-
-    def committed(self) -> None:
-        """The transaction is durable: apply it to the in-memory state."""
-        ...
-
-
-class _ContextHook(ABC, Generic[T]):
-    """Rows that become farm context: typed, written with their file's offset, then applied to
-    the in-memory state. Subclasses say how a record becomes a row of their table."""
+class _ContextStage(ABC, Generic[T]):
+    """Rows that become farm context: typed, published as read, written with their file's
+    offset, then applied to the in-memory state. Subclasses say how a record becomes a row of
+    their table."""
 
     insert = ""  # INSERT OR REPLACE ... with one ? per column of ``row``
 
     def __init__(self, state: FarmState, notify: Callable[[], None]) -> None:
         self._state = state
         self._notify = notify
-        self._pending: list[tuple[T, tuple[Any, ...], int]] = []
+        self._pending: list[tuple[int, T, tuple[Any, ...]]] = []  # (line, item, row)
 
     @abstractmethod
     def parse(self, record: Record) -> tuple[T, tuple[Any, ...]] | None:
@@ -76,56 +59,76 @@ class _ContextHook(ABC, Generic[T]):
     def apply(self, items: list[T]) -> None:
         """Committed: update the in-memory state."""
 
-    def take(self, record: Record, line: int) -> Record | bytes | None:
+    def take(self, record: Record, line: int) -> bytes:
+        """Keep the row's context (until its commit) and publish the record."""
         parsed = self.parse(record)
+        text = encode(record)
         if parsed is not None:
-            self._pending.append((*parsed, line))
-        return record
+            self._pending.append((line, *parsed))
+        return text
 
-    def discard(self, line: int) -> None:
-        if self._pending and self._pending[-1][2] == line:
+    def drop(self, line: int) -> None:
+        """The row at ``line`` was quarantined after all."""
+        if self._pending and self._pending[-1][0] == line:
             self._pending.pop()
 
-    def write(self, conn: sqlite3.Connection) -> None:
-        conn.executemany(self.insert, [row for _item, row, _line in self._pending])
+    def _count_below(self, below_line: int) -> int:
+        n = 0
+        for line, _item, _row in self._pending:
+            if line >= below_line:
+                break
+            n += 1
+        return n
 
-    def committed(self) -> None:
-        if self._pending:
-            self.apply([item for item, _row, _line in self._pending])
-            self._pending = []
+    def write(self, conn: sqlite3.Connection, below_line: int) -> None:
+        """Insert the context rows before ``below_line``."""
+        n = self._count_below(below_line)
+        if n:
+            conn.executemany(self.insert, [row for _line, _item, row in self._pending[:n]])
+
+    def committed(self, below_line: int) -> None:
+        """Apply the committed rows to the in-memory state."""
+        n = self._count_below(below_line)
+        if n:
+            self.apply([item for _line, item, _row in self._pending[:n]])
+            del self._pending[:n]
             self._notify()
 
 
-class SiteHook(_ContextHook[SiteReading]):
+class SiteStage(_ContextStage[SiteReading]):
     """Site rows: the readings of this gateway's site become the site timeline."""
 
     insert = "INSERT OR REPLACE INTO farm_site (site_id, ts, data) VALUES (?, ?, ?)"
 
     def parse(self, record: Record) -> tuple[SiteReading, tuple[Any, ...]] | None:
+        """A reading of this gateway's site, or None (another site: published, not kept)."""
         reading = SiteReading.from_record(record)
         if reading.site_id != self._state.cea.site_id:
             return None
         return reading, (reading.site_id, reading.ts, encode(reading.values))
 
     def apply(self, items: list[SiteReading]) -> None:
+        """Extend the site timeline."""
         self._state.add_site(items)
 
 
-class AutomationHook(_ContextHook[AutomationState]):
+class AutomationStage(_ContextStage[AutomationState]):
     """Automation rows: each tower's machine state over time."""
 
     insert = "INSERT OR REPLACE INTO farm_automation (tower_id, ts, data) VALUES (?, ?, ?)"
 
     def parse(self, record: Record) -> tuple[AutomationState, tuple[Any, ...]]:
+        """The tower's state from this row on."""
         state = AutomationState.from_record(record)
         data = encode({"state": state.state, **state.values})
         return state, (state.tower_id, state.ts, data)
 
     def apply(self, items: list[AutomationState]) -> None:
+        """Extend the towers' state timelines."""
         self._state.add_automation(items)
 
 
-class SeedingHook(_ContextHook[SeedingEvent]):
+class SeedingStage(_ContextStage[SeedingEvent]):
     """Seeding events: cycles open and close; the published event carries its Grow ID."""
 
     insert = (
@@ -134,6 +137,7 @@ class SeedingHook(_ContextHook[SeedingEvent]):
     )
 
     def parse(self, record: Record) -> tuple[SeedingEvent, tuple[Any, ...]]:
+        """The event, with ``growId`` (minted when empty) added to the published record."""
         e = SeedingEvent.from_record(record)
         if e.grow_id is not None:
             record["growId"], record["growIdMinted"] = e.grow_id, False
@@ -145,10 +149,11 @@ class SeedingHook(_ContextHook[SeedingEvent]):
         return e, (e.tower_id, e.tray_id, e.ts, e.event, e.grow_id)
 
     def apply(self, items: list[SeedingEvent]) -> None:
+        """Open and close the trays' cycles."""
         self._state.add_cycle_events(items)
 
 
-class TowerHook:
+class TowerStage:
     """Tower readings: joined now and published, or held for the grace period."""
 
     def __init__(
@@ -168,22 +173,23 @@ class TowerHook:
         self._version = version
         self._units = units
         self._grace = grace_seconds
-        self._sent: dict[str, Columns] = {}  # by tower
-        self._last_tower = ""
-        self._held: list[tuple[Any, ...]] = []
-        self._last: tuple[str, int] | None = None  # ("sent" | "held", line) of the last take
+        self._sent: dict[str, Columns] = {}  # by tower, lines increasing
+        self._held: list[tuple[Any, ...]] = []  # farm_held rows (the line is the third)
+        self._last: tuple[str, str, int] | None = None  # ("sent"|"held", tower, line) last taken
+        # The farm state's generation when the oldest uncommitted reading was joined, and
+        # the first line not committed yet: context that arrived in between is looked at again.
         self._generation: int | None = None
-        self._lines: list[int] = []
-        self._first_commit = True
+        self._first_line: int | None = None
+        self._units_written = False
 
-    def take(self, record: Record, line: int) -> Record | bytes | None:
+    def take(self, record: Record, line: int) -> bytes | None:
+        """The reading with its joins, or None when it is held for its context."""
         reading = TowerReading.from_record(record)
         if self._generation is None:
             self._generation = self._state.generation
+        if self._first_line is None:
+            self._first_line = line
         joined = self._enricher.join(record, reading)
-        if not self._lines:
-            self._lines = [line, line]
-        self._lines[1] = line
         if joined.complete or self._grace <= 0:
             late = not joined.complete
             fields = joined.fields
@@ -206,8 +212,7 @@ class TowerHook:
                 late=late,
                 record=base,
             )
-            self._last_tower = reading.tower_id
-            self._last = ("sent", line)
+            self._last = ("sent", reading.tower_id, line)
             return text
         self._held.append(
             (
@@ -222,58 +227,90 @@ class TowerHook:
                 time.time() + self._grace,
             )
         )
-        self._last = ("held", line)
+        self._last = ("held", reading.tower_id, line)
         return None
 
-    def discard(self, line: int) -> None:
-        if self._last is None or self._last[1] != line:
+    def drop(self, line: int) -> None:
+        """The reading at ``line`` was quarantined after all (too large for a payload)."""
+        if self._last is None or self._last[2] != line:
             return
         if self._last[0] == "held":
             self._held.pop()
         else:
-            self._sent[self._last_tower].pop()
+            self._sent[self._last[1]].pop()
         self._last = None
 
-    def write(self, conn: sqlite3.Connection) -> None:
-        if self._first_commit:
+    def _held_below(self, below_line: int) -> int:
+        n = 0
+        for row in self._held:
+            if row[2] >= below_line:
+                break
+            n += 1
+        return n
+
+    def write(self, conn: sqlite3.Connection, below_line: int) -> None:
+        """Store the file's units (once), the held readings and the published readings kept
+        for corrections, of the rows before ``below_line``."""
+        if not self._units_written:
             conn.execute(
                 "INSERT OR IGNORE INTO farm_files (file_ref, version, units) VALUES (?, ?, ?)",
                 (self._file_ref, self._version, orjson.dumps(self._units)),
             )
-        if self._held:
+        held = self._held_below(below_line)
+        if held:
             conn.executemany(
                 "INSERT OR REPLACE INTO farm_held (file_ref, version, line, tower_id, "
                 "station_id, tray_id, ts, record, hold_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                self._held,
+                self._held[:held],
             )
         now = time.time()
         for tower, columns in self._sent.items():
-            if columns:
-                chunks.insert(conn, (self._file_ref, self._version, tower), columns, now)
+            n = columns.count_below(below_line)
+            if n:
+                owner = (self._file_ref, self._version, tower)
+                chunks.insert(conn, owner, columns.head(n) if n < len(columns) else columns, now)
 
-    def committed(self) -> None:
-        self._first_commit = False
-        sent = [
-            (tower, station, reading)
-            for tower, columns in self._sent.items()
-            for station, readings in _by_station(columns).items()
-            for reading in readings
-        ]
+    def committed(self, below_line: int) -> None:
+        """Tell the farm state and the worker what the commit published and held."""
+        self._units_written = True
+        sent: list[tuple[str, str, StationReading]] = []
+        for tower, columns in self._sent.items():
+            n = columns.count_below(below_line)
+            if n:
+                committed = columns.head(n) if n < len(columns) else columns
+                sent += [
+                    (tower, station, reading)
+                    for station, readings in _by_station(committed).items()
+                    for reading in readings
+                ]
+                columns.drop_head(n)
+        held = self._held_below(below_line)
+        del self._held[:held]
+        if self._last is not None and self._last[2] < below_line:
+            self._last = None
         if sent:
             self._state.readings_sent(sent)
-        if self._generation is not None and self._generation != self._state.generation:
+        generation = self._generation
+        if (
+            generation is not None
+            and self._first_line is not None
+            and self._first_line < below_line
+            and generation != self._state.generation
+        ):
             # Context arrived while these readings were joined: look at them again.
             key = f"{self._file_ref}:{self._version}"
             self._state.readings_changed(
-                [Change("file", None, key, self._lines[0], self._lines[1])]
+                [Change("file", None, key, self._first_line, below_line - 1)]
             )
-        if sent or self._held or self._generation is not None:
+        if sent or held or generation is not None:
             self._notify()
-        self._sent = {}
-        self._held = []
-        self._last = None
-        self._lines = []
-        self._generation = None
+        if self._held or any(self._sent.values()):
+            # A reading taken after this commit stays: keep the (older) generation, so its
+            # joins are looked at again if context changed since; its line starts the range.
+            self._first_line = below_line
+        else:
+            self._generation = None
+            self._first_line = None
 
 
 def _by_station(columns: Columns) -> dict[str, list[StationReading]]:
