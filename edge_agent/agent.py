@@ -16,7 +16,7 @@ import os
 import signal
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from edge_agent.config.models import AgentConfig
@@ -30,6 +30,7 @@ from edge_agent.health import AgentHealth
 from edge_agent.publish.base import Publisher
 from edge_agent.publish.ratelimit import RateLimiter
 from edge_agent.reading.ingest import FileIngestor, IngestSettings
+from edge_agent.reading.retention import SourceLedger
 from edge_agent.reading.runner import SourceRunner
 from edge_agent.reading.stage import NoPendingWork, PendingWork, PublishAsRead, StageFactory
 from edge_agent.sources.base import Source
@@ -38,6 +39,7 @@ from edge_agent.state.ledger import Ledger
 from edge_agent.state.outbox import Outbox, OutboxGauge
 from edge_agent.state.writer import OutboxWriter
 from edge_agent.stats import AgentStats
+from edge_agent.supervise import supervised
 from edge_agent.threads import ThreadBudget
 
 log = logging.getLogger("edge_agent.agent")
@@ -258,11 +260,18 @@ class Agent:
                 stages=stages,
                 on_progress=self.health.progress_callback(loop, source_config.name),
             )
+            index = SourceLedger(
+                writer.ledger,
+                source_config.name,
+                settings.dataset_fp,
+                pending,
+                forget_after=source_config.forget_after_days * 86_400,
+            )
             self.runners[source_config.name] = SourceRunner(
                 source,
                 source_config,
                 ingestor,
-                writer.ledger,
+                index,
                 gauge,
                 status=self.stats.source(source_config.name),
                 stop=self._thread_stop,
@@ -302,8 +311,13 @@ class Agent:
                 background = [
                     tg.create_task(self.publisher.run(), name="publisher"),
                     tg.create_task(dispatcher.acknowledge(), name="acknowledge"),
-                    tg.create_task(self._status_loop(), name="status"),
-                    tg.create_task(self.health.run(self._gauge, dispatcher.limiter), name="health"),
+                    tg.create_task(self._supervised("status", self._status_loop), name="status"),
+                    tg.create_task(
+                        self._supervised(
+                            "health", lambda: self.health.run(self._gauge, dispatcher.limiter)
+                        ),
+                        name="health",
+                    ),
                 ]
                 background += [
                     tg.create_task(dispatcher.work(), name=f"publish-{i}")
@@ -313,12 +327,16 @@ class Agent:
                 reading: list[asyncio.Task[None]] = []
                 for name, runner in self.runners.items():
                     background.append(tg.create_task(runner.watch(), name=f"watch-{name}"))
-                    reading.append(tg.create_task(runner.discover(), name=f"discover-{name}"))
-                    reading.append(tg.create_task(runner.ingest(), name=f"ingest-{name}"))
+                    for part, body in (("discover", runner.discover), ("ingest", runner.ingest)):
+                        task = self._supervised(f"source {name} ({part})", body)
+                        reading.append(tg.create_task(task, name=f"{part}-{name}"))
                 if self.farm_worker is not None:
-                    reading.append(tg.create_task(self._farm(self.farm_worker), name="farm"))
+                    worker = self.farm_worker
+                    task = self._supervised("farm worker", lambda: self._farm(worker))
+                    reading.append(tg.create_task(task, name="farm"))
                 # Stopped with the readers, not cancelled: a file moved or deleted is recorded.
-                reading.append(tg.create_task(self._disposer.run(), name="dispose"))
+                task = self._supervised("disposer", self._disposer.run)
+                reading.append(tg.create_task(task, name="dispose"))
                 self.started.set()
                 tg.create_task(self._shutdown(reading, fetch, background), name="shutdown")
         finally:
@@ -377,6 +395,10 @@ class Agent:
                     await self.publisher.aclose()
             except TimeoutError:
                 log.warning("publisher did not close in time")
+
+    async def _supervised(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """A loop whose failure is contained: logged, shown, and started again."""
+        await supervised(name, loop, self.stats.component(name), self._stop)
 
     async def _farm(self, worker: FarmWorker) -> None:
         """The farm worker, once the context sources have read what is already on disk."""

@@ -43,6 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a configuration; exit 2 with every problem")
     check.add_argument("--config", metavar="PATH", required=True)
 
+    reingest = sub.add_parser(
+        "reingest",
+        help="read files again (as a new version) after a fix: named files, or every failed "
+        "or quarantined file of a source; works beside a running agent",
+    )
+    reingest.add_argument("--config", metavar="PATH", required=True)
+    reingest.add_argument("--source", metavar="NAME", required=True)
+    reingest.add_argument("paths", nargs="*", metavar="PATH", help="files of that source")
+    reingest.add_argument("--failed", action="store_true", help="every file that failed whole")
+    reingest.add_argument(
+        "--quarantined", action="store_true", help="every file with quarantined rows"
+    )
+
     status = sub.add_parser(
         "status",
         help="what the running or last agent did: sources, files, lag, outbox, health "
@@ -103,6 +116,24 @@ def _run(path: str) -> int:
     return EXIT_OK
 
 
+def _reingest(args: argparse.Namespace) -> int:
+    from edge_agent.config.load import load_config  # noqa: PLC0415
+    from edge_agent.recovery import run_reingest  # noqa: PLC0415
+
+    if not (args.paths or args.failed or args.quarantined):
+        print("name files, or give --failed and/or --quarantined", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        config = load_config(args.config)
+        return run_reingest(
+            config, args.source, args.paths, failed=args.failed, quarantined=args.quarantined
+        )
+    except ConfigError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+
+
 def _run_greengrass() -> int:
     from edge_agent.logs import setup_logging  # noqa: PLC0415
 
@@ -122,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args.config)
     if args.command == "run":
         return _run_greengrass() if args.greengrass else _run(args.config)
+    if args.command == "reingest":
+        return _reingest(args)
     if args.command == "status":
         from edge_agent.status import show_status  # noqa: PLC0415
 

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_agent.supervise import ComponentStatus
+
 ERROR_STATES = frozenset({"unavailable", "access-denied"})
 """Source states that mean the source cannot be read (``paused`` is back-pressure, not an error)."""
 
@@ -140,6 +142,14 @@ class AgentStats:
     # status snapshot is written (so ``edge-agent status`` can tell a live agent from a gone one).
     health: dict[str, Any] = field(default_factory=dict)
     status_interval_seconds: float | None = None
+    components: dict[str, ComponentStatus] = field(default_factory=dict)
+
+    def component(self, name: str) -> ComponentStatus:
+        """The status of a supervised loop (created on first use)."""
+        status = self.components.get(name)
+        if status is None:
+            status = self.components[name] = ComponentStatus(since=time.monotonic())
+        return status
 
     def source(self, name: str) -> SourceStatus:
         """The status of a source (created on first use)."""
@@ -168,4 +178,9 @@ class AgentStats:
             "publishErrors": dict(self.publish_errors),
             "filesDisposed": self.files_disposed,
             "sources": {name: s.as_dict(elapsed) for name, s in self.sources.items()},
+            "components": {
+                name: c.as_dict(elapsed)
+                for name, c in self.components.items()
+                if c.state != "running" or c.failures
+            },
         }

@@ -73,7 +73,13 @@ class SourceConfig(Model):
     # Append mode: a growing log is read at most this often, so rows written one by one go
     # out in fuller batches (fewer messages; IoT Core bills and limits per message).
     linger_seconds: NonNegativeSeconds = 1.0
+    # Append mode: a last line without a line end is read once the log has not changed for
+    # this long (a writer that ends lines late, or never ends the last one); null: never.
+    idle_seconds: PositiveSeconds | None = 60.0
     skip_duplicate_files: bool = True
+    # The ledger row of a file gone from the source (moved or deleted after ingestion, deleted
+    # by someone, rotated away) is forgotten after this many days, so the state stays bounded.
+    forget_after_days: PositiveSeconds = 30.0
     after_ingest: Literal["keep", "move", "delete"] = "keep"
     move_to: str | None = None
     dataset: str = Field(min_length=1)

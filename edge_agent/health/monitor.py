@@ -95,6 +95,9 @@ class HealthMonitor:
         stalled = now - self._drained_at
         if stalled > grace and self._outbox_bytes() > 0:
             problems.append(f"outbox not draining: no batch acknowledged for {stalled:.0f} s")
+        for name, component in sorted(self.stats.components.items()):
+            if component.state == "failed":
+                problems.append(f"{name} failed ({component.error}); starting it again")
         for name, source in sorted(self.stats.sources.items()):
             held = now - source.state_since
             if source.state in ERROR_STATES and held > grace:

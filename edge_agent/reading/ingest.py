@@ -91,8 +91,9 @@ class FileIngestor:
             settings.dataset_fp,
         )
 
-    def run(self, source: Source, info: FileInfo) -> PassResult:
-        """Read what is new in one file."""
+    def run(self, source: Source, info: FileInfo, *, idle: bool = False) -> PassResult:
+        """Read what is new in one file. ``idle``: a growing log that has not changed for
+        ``idleSeconds``; its last line counts even without a line end."""
         settings = self.settings
         complete = settings.source.mode == "complete"
         with source.open(info.path) as stream:
@@ -111,7 +112,7 @@ class FileIngestor:
                 return PassResult(info.path, 0, 0, 0, 0, False, plan.state, plan.note)
             if plan.action == "record":
                 return self._record_whole(stream, plan, info, size)
-            return self._read(stream, plan, info, size, complete)
+            return self._read(stream, plan, info, size, final=complete or idle)
 
     def _record_whole(self, stream: BinaryIO, plan: Plan, info: FileInfo, size: int) -> PassResult:
         """Record the whole file as dealt with, reading none of its rows."""
@@ -134,14 +135,15 @@ class FileIngestor:
         return PassResult(info.path, 0, 0, 0, 0, True, plan.state, plan.note)
 
     def _read(
-        self, stream: BinaryIO, plan: Plan, info: FileInfo, size: int, complete: bool
+        self, stream: BinaryIO, plan: Plan, info: FileInfo, size: int, *, final: bool
     ) -> PassResult:
         settings, record = self.settings, plan.record
         try:
             layout = read_layout(stream, settings.dataset.csv)
             builder = RecordBuilder(settings.dataset, layout)
         except FileFormatError as e:
-            if not complete and size < 64 * 1024 and "ends before" in str(e):
+            growing = settings.source.mode == "append"
+            if growing and size < 64 * 1024 and "ends before" in str(e):
                 # A growing log whose header is not written yet.
                 return PassResult(info.path, 0, 0, 0, 0, False, record.state, str(e))
             return self._quarantine_file(stream, record, info, size, str(e))
@@ -163,8 +165,9 @@ class FileIngestor:
             csv=settings.dataset.csv,
             max_payload_bytes=settings.max_payload_bytes,
             ingested_at=utc_millis(),
-            complete=complete,
+            complete=settings.source.mode == "complete",
             content_fp=plan.content_fp,
+            final=final,
         )
         return loop.run(offset, next_line)
 

@@ -82,6 +82,21 @@ def plan_pass(
     return Plan(record, "read", content_fp=content_fp)
 
 
+def read_again_reason(record: FileRecord, dataset_fp: str) -> str | None:
+    """Why a file the ledger knows must be read again from the start whatever its content
+    (asked by ``edge-agent reingest``, or its dataset was fixed after it failed), or None."""
+    if record.reread:
+        return "reingest requested"
+    if (
+        record.dataset_fp is not None
+        and record.dataset_fp != dataset_fp
+        and (record.state == "failed" or record.rows_quarantined)
+    ):
+        what = "it failed whole" if record.state == "failed" else "it had rows quarantined"
+        return f"its dataset's configuration changed since {what}"
+    return None
+
+
 def _new_version_reason(
     stream: BinaryIO, record: FileRecord, size: int, dataset_fp: str
 ) -> str | None:
@@ -91,11 +106,4 @@ def _new_version_reason(
     changed = changed_in_place(stream, record, size)
     if changed is not None:
         return changed
-    if (
-        record.dataset_fp is not None
-        and record.dataset_fp != dataset_fp
-        and (record.state == "failed" or record.rows_quarantined)
-    ):
-        what = "it failed whole" if record.state == "failed" else "it had rows quarantined"
-        return f"its dataset's configuration changed since {what}"
-    return None
+    return read_again_reason(record, dataset_fp)

@@ -91,7 +91,11 @@ class RowLoop:
         ingested_at: str,
         complete: bool,
         content_fp: str | None,
+        final: bool | None = None,
     ) -> None:
+        """``complete``: the file is finished (its state becomes "read"); ``final``: its last
+        line counts without a line end (a complete file, or an idle growing log; default
+        ``complete``)."""
         self._sink = sink
         self._stage = stage
         self._record = record
@@ -102,6 +106,7 @@ class RowLoop:
         self._builder = builder
         self._csv = csv
         self._complete = complete
+        self._final = complete if final is None else final
         self._content_fp = content_fp
         self._data = BatchBuilder(envelope, "data", max_payload_bytes, ingested_at)
         qenv = dataclasses.replace(envelope, topic=envelope.topic + "/quarantine", units={})
@@ -124,7 +129,7 @@ class RowLoop:
             self._csv,
             start_offset=offset,
             start_line=next_line,
-            final=self._complete,
+            final=self._final,
             end=self._size,
         ):
             if raw.fields is None:

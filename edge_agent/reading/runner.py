@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -28,10 +29,10 @@ from edge_agent.errors import (
     StorageFullError,
     TransientError,
 )
-from edge_agent.reading.ingest import FileIngestor
+from edge_agent.reading.ingest import FileIngestor, PassResult
+from edge_agent.reading.retention import SourceLedger, known_of
 from edge_agent.sources.base import FileInfo, Source
 from edge_agent.sources.discovery import Known, Settler
-from edge_agent.state.ledger import Ledger
 from edge_agent.state.outbox import OutboxGauge
 from edge_agent.stats import SourceStatus
 
@@ -43,6 +44,8 @@ _MAX_DIRTY = 10_000  # more change hints than this: rescan instead of stat-ing e
 _ACCESS_RETRY_SECONDS = 60.0  # wrong password, missing share: retry slowly, never spin
 _ERROR_RETRY_SECONDS = 300.0  # an unexpected error on one file: retry it much later
 _FULL_RETRY_SECONDS = 5.0  # the state disk is full: look again soon, space may be back
+_FIRST_SWEEP_SECONDS = 300.0  # the first ledger retention sweep, after start-up is over
+_SWEEP_SECONDS = 6 * 3600.0  # then a few times a day (a page of rows per query, in a thread)
 
 
 class SourceRunner:
@@ -53,7 +56,7 @@ class SourceRunner:
         source: Source,
         config: SourceConfig,
         ingestor: FileIngestor,
-        ledger: Ledger,
+        index: SourceLedger,
         gauge: OutboxGauge,
         *,
         status: SourceStatus,
@@ -70,7 +73,9 @@ class SourceRunner:
         self.gauge = gauge
         self.config = config
         self.ingestor = ingestor
-        self.ledger = ledger
+        self.index = index
+        self.ledger = index.ledger
+        self.idle_seconds: float | None = config.idle_seconds if config.mode == "append" else None
         self.status = status
         self._thread_stop = stop
         self._wake = asyncio.Event()
@@ -137,17 +142,15 @@ class SourceRunner:
     async def discover(self) -> None:
         """Scan, stat what changed, settle, and queue files that are ready."""
         loop = asyncio.get_running_loop()
-        known = {
-            path: Known(r.size, r.mtime_ns, r.state)
-            for path, r in (await self._call(self.ledger.for_source, self.config.name)).items()
-        }
+        config = self.config
         self.settler = settler = Settler(
-            self.config.settle_seconds,
-            append=self.config.mode == "append",
-            linger_seconds=self.config.linger_seconds,
-            known=known,
+            config.settle_seconds,
+            append=config.mode == "append",
+            linger_seconds=config.linger_seconds,
+            idle_seconds=self.idle_seconds,
         )
         next_rescan = loop.time()
+        next_sweep = loop.time() + _FIRST_SWEEP_SECONDS
         backoff = 1.0
         while not self._stopping.is_set():
             now = loop.time()
@@ -157,15 +160,21 @@ class SourceRunner:
                     self._dirty.clear()
                     listing = await self._call(self.source.scan)
                     settler.reconcile(listing, loop.time())
-                    next_rescan = loop.time() + self.config.rescan_seconds
+                    for path in await self._call(self.index.to_read_again):
+                        settler.ask_again(path)
+                    next_rescan = loop.time() + config.rescan_seconds
                     self.status.files_seen = len(listing)
-                    self.status.last_scan = asyncio.get_running_loop().time()
+                    self.status.last_scan = loop.time()
                     if self.status.state != "paused":
                         # The share answers again; a pause is the reading pass's to lift.
                         self._set_state("watching", "")
                     backoff = 1.0
+                    if loop.time() >= next_sweep:
+                        next_sweep = loop.time() + _SWEEP_SECONDS
+                        present = frozenset(info.path for info in listing)
+                        await self._call(self.index.sweep, present, time.time(), self._there)
                 else:
-                    paths = self._dirty | set(settler.to_confirm(now))
+                    paths = self._dirty | set(settler.due(now))
                     self._dirty.clear()
                     if paths:
                         infos = await self._call(self._stat_all, sorted(paths))
@@ -175,6 +184,10 @@ class SourceRunner:
                                 settler.forget(path)
                             else:
                                 settler.observe(info, t)
+                unknown = settler.unknown()
+                if unknown:
+                    for path, known in (await self._call(self.index.known, unknown)).items():
+                        settler.learn(path, known)
             except SourceAccessError as e:
                 self._set_state("access-denied", f"{e.reason} — {e.hint}")
                 if await self._sleep(_ACCESS_RETRY_SECONDS):
@@ -191,18 +204,18 @@ class SourceRunner:
             t = loop.time()
             for path in [p for p, at in self._retry_at.items() if at <= t]:
                 del self._retry_at[path]
-                settler.done(path, None)  # its turn again: the next ready() hands it out
+                settler.done(path, None)  # its turn again: handed out once due
             for info in settler.ready(t):
                 self._ready[info.path] = info
             self.status.files_waiting = len(self._ready)
+            deadline = settler.next_deadline()
             if self._ready:
                 self.idle.clear()
                 self._ready_event.set()
-            elif not settler.busy and settler.next_deadline() is None and not self._retry_at:
+            elif not settler.busy and deadline is None and not self._retry_at:
                 self.idle.set()  # nothing to read, nothing settling, nothing to retry
             else:
                 self.idle.clear()
-            deadline = settler.next_deadline()
             wake_at = next_rescan if deadline is None else min(next_rescan, deadline)
             retry = min((at for at in self._retry_at.values() if at > t), default=None)
             if retry is not None:
@@ -211,6 +224,17 @@ class SourceRunner:
             if not self._wake.is_set() and timeout > 0:
                 await wait_event(self._wake, timeout)
             self._wake.clear()
+
+    def _pass(self, info: FileInfo, idle: bool) -> PassResult:
+        return self.ingestor.run(self.source, info, idle=idle)
+
+    def _there(self, path: str) -> bool:
+        """Whether a file the listing did not show is still there after all (a retention
+        sweep confirms before it forgets; an error counts as "there")."""
+        try:
+            return self.source.stat(path) is not None
+        except (TransientError, SourceAccessError, OSError):
+            return True
 
     def _stat_all(self, paths: list[str]) -> dict[str, FileInfo | None]:
         return {path: self.source.stat(path) for path in paths}
@@ -281,7 +305,8 @@ class SourceRunner:
         self.status.current_file = info.path
         known: Known | None = None
         try:
-            result = await self._call(self.ingestor.run, self.source, info)
+            idle = self.settler.is_idle(info.path, asyncio.get_running_loop().time())
+            result = await self._call(self._pass, info, idle)
         except FileNotFoundError:
             self.settler.forget(info.path)
             if self.status.state == "paused":
@@ -318,7 +343,7 @@ class SourceRunner:
             known = Known(info.size, info.mtime_ns, result.state)
             record = await self._call(self.ledger.get, self.config.name, info.path)
             if record is not None:
-                known = Known(record.size, record.mtime_ns, record.state)
+                known = known_of(record, self.index.dataset_fp)
             if result.published or result.quarantined:
                 log.info(
                     "file read",

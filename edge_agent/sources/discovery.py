@@ -1,36 +1,61 @@
 """When is a file ready for a reading pass? Shared by every kind of source.
 
-A file needs reading when the ledger has not seen it at its current size and mtime. A complete
-file (``mode: complete``) must also have kept that size and mtime for ``settleSeconds``, as
-observed by us (its mtime may be old: a file copied in keeps its original time). A growing log
-(``mode: append``) is ready as soon as it changed; the reader stops at its last full line.
+A file needs reading when the ledger has not seen it at its current size and mtime (or asks for
+it to be read again). A complete file (``mode: complete``) must also have kept that size and
+mtime for ``settleSeconds``, as observed by us (its mtime may be old: a file copied in keeps its
+original time). A growing log (``mode: append``) is read at most once per ``lingerSeconds``
+from its first unread change; the reader stops at its last full line, and a last line without
+a line end is read once the log has been idle for ``idleSeconds``.
+
+The cost of a wake is proportional to what changed, not to how many files exist: files waiting
+to settle are in a heap by deadline; the ledger is looked up by path for the files a listing
+shows new or changed (the runner does that in a thread: :meth:`Settler.unknown` /
+:meth:`Settler.learn`), never held whole.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 from edge_agent.sources.base import FileInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the ledger holds of a file after its last pass.
+
+    ``tail``: a growing log's last line had no line end yet (its bytes are not read).
+    ``again``: read it again whatever its size (a new configuration after a failure, or
+    ``edge-agent reingest``).
+    """
+
+    size: int
+    mtime_ns: int
+    state: str
+    tail: bool = False
+    again: bool = False
+
+
+# Ledger states after which a file at the same size and mtime needs nothing more.
+AT_REST = frozenset({"read", "failed", "disposed", "duplicate"})
+
+
+class _Unknown:
+    """The ledger has not been asked about this file yet."""
+
+
+UNKNOWN = _Unknown()
 
 
 @dataclass(slots=True)
 class _Seen:
     size: int
     mtime_ns: int
-    changed_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Known:
-    """What the ledger holds of a file after its last pass."""
-
-    size: int
-    mtime_ns: int
-    state: str
-
-
-# Ledger states after which a file at the same size and mtime needs nothing more.
-_AT_REST = frozenset({"read", "failed", "disposed", "duplicate"})
+    changed_at: float  # when the unread change began (a log lingers from it)
+    last_change: float  # the latest change seen (a log's idle time counts from it)
+    known: Known | _Unknown | None
+    deadline: float | None = None  # in the heap until then (None: nothing to do)
 
 
 class Settler:
@@ -41,56 +66,141 @@ class Settler:
         settle_seconds: float,
         *,
         append: bool,
-        known: dict[str, Known],
         linger_seconds: float = 0.0,
+        idle_seconds: float | None = None,
     ) -> None:
+        """``idle_seconds``: a growing log whose last line has no line end yet is read whole
+        once it has not changed for that long (None: never)."""
         # A growing log waits ``linger_seconds`` from its first change after a pass (not from
         # its last: it may never stop changing); a complete file settles as it stops changing.
         self.settle_seconds = linger_seconds if append else settle_seconds
+        self.idle_seconds = idle_seconds
         self._append = append
-        self._known = dict(known)
         self._seen: dict[str, _Seen] = {}
         self._busy: set[str] = set()
+        self._heap: list[tuple[float, str]] = []
+        self._due: set[str] = set()
+        self._unknown: set[str] = set()
 
-    def needs_reading(self, info: FileInfo) -> bool:
-        """Has this file changed since the ledger last recorded it?"""
-        known = self._known.get(info.path)
-        if known is None:
-            return True
-        if (known.size, known.mtime_ns) != (info.size, info.mtime_ns):
-            return True
-        if known.state in _AT_REST:
-            return False
-        # "reading" at the same size: a growing log has nothing new; a complete file's pass
-        # was interrupted (shutdown, error) and must go on.
-        return not (known.state == "reading" and self._append)
+    # ------------------------------------------------------------------ what a file needs
+
+    def _wants(self, seen: _Seen) -> float | None:
+        """When ``seen`` is to be read (its deadline), or None when it needs nothing."""
+        known = seen.known
+        if isinstance(known, _Unknown):
+            return None  # asked first (see unknown/learn)
+        unchanged = known is not None and (known.size, known.mtime_ns) == (
+            seen.size,
+            seen.mtime_ns,
+        )
+        if known is not None and unchanged and not known.again:
+            if known.state in AT_REST:
+                return None
+            if self._append:
+                # Nothing new in a log; a last line without a line end once it is idle.
+                if known.tail and self.idle_seconds is not None:
+                    return seen.last_change + self.idle_seconds
+                return None
+            # "reading" at the same size: a complete file's pass was interrupted.
+        return seen.changed_at + self.settle_seconds
+
+    def _schedule(self, path: str, seen: _Seen) -> None:
+        deadline = None if path in self._busy else self._wants(seen)
+        if deadline != seen.deadline:
+            seen.deadline = deadline
+            self._due.discard(path)
+            if deadline is not None:
+                heapq.heappush(self._heap, (deadline, path))
+
+    def is_idle(self, path: str, now: float) -> bool:
+        """A growing log unchanged for ``idleSeconds``: its last line is complete as it is."""
+        seen = self._seen.get(path)
+        return (
+            self._append
+            and self.idle_seconds is not None
+            and seen is not None
+            and now - seen.last_change >= self.idle_seconds
+        )
+
+    # ------------------------------------------------------------------ observations
 
     def observe(self, info: FileInfo, now: float) -> None:
         """Record a fresh stat of a file."""
         seen = self._seen.get(info.path)
-        if seen is None or (seen.size, seen.mtime_ns) != (info.size, info.mtime_ns):
-            since = now
-            if (
-                self._append
-                and seen is not None
-                and info.path not in self._busy
-                and self.needs_reading(FileInfo(info.path, seen.size, seen.mtime_ns))
-            ):
-                since = seen.changed_at  # still unread since that change: keep lingering from it
-            self._seen[info.path] = _Seen(info.size, info.mtime_ns, since)
+        if seen is None:
+            seen = _Seen(info.size, info.mtime_ns, now, now, UNKNOWN)
+            self._seen[info.path] = seen
+            self._unknown.add(info.path)
+            return
+        if (seen.size, seen.mtime_ns) == (info.size, info.mtime_ns):
+            return
+        lingering = (
+            self._append
+            and info.path not in self._busy
+            and seen.deadline is not None
+            and not isinstance(seen.known, _Unknown)
+            and self._wants(seen) is not None
+        )
+        seen.size, seen.mtime_ns, seen.last_change = info.size, info.mtime_ns, now
+        if not lingering:  # a log still unread since its first change keeps lingering from it
+            seen.changed_at = now
+        if not isinstance(seen.known, _Unknown):
+            self._schedule(info.path, seen)
 
-    def reconcile(self, listing: list[FileInfo], now: float) -> None:
-        """A full listing: observe every file, forget the ones that are gone."""
+    def unknown(self) -> list[str]:
+        """Files observed whose ledger entry is not known yet (the caller looks them up and
+        calls ``learn``); each is returned once."""
+        paths, self._unknown = sorted(self._unknown), set()
+        return [p for p in paths if p in self._seen]
+
+    def ask_again(self, path: str) -> None:
+        """Look the file up in the ledger again (its row changed outside a pass)."""
+        seen = self._seen.get(path)
+        if seen is not None and path not in self._busy:
+            seen.known = UNKNOWN
+            seen.deadline = None
+            self._due.discard(path)
+            self._unknown.add(path)
+
+    def learn(self, path: str, known: Known | None) -> None:
+        """What the ledger holds of a file (None: nothing, it is new)."""
+        seen = self._seen.get(path)
+        if seen is None:
+            return
+        seen.known = known
+        self._schedule(path, seen)
+
+    def reconcile(self, listing: list[FileInfo], now: float) -> list[str]:
+        """A full listing: observe every file; forget the ones that are gone (returned)."""
         present = {info.path for info in listing}
-        for path in list(self._seen):
-            if path not in present:
-                del self._seen[path]
+        gone = [path for path in self._seen if path not in present]
+        for path in gone:
+            self.forget(path)
         for info in listing:
             self.observe(info, now)
+        return gone
 
     def forget(self, path: str) -> None:
         """A file vanished."""
         self._seen.pop(path, None)
+        self._due.discard(path)
+        self._unknown.discard(path)
+
+    def present(self, path: str) -> bool:
+        """Whether the last observations show this file."""
+        return path in self._seen
+
+    # ------------------------------------------------------------------ handing out
+
+    def due(self, now: float) -> list[str]:
+        """Files whose settle time is up: stat them again before calling them ready."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, path = heapq.heappop(heap)
+            seen = self._seen.get(path)
+            if seen is not None and seen.deadline == deadline and path not in self._busy:
+                self._due.add(path)
+        return sorted(self._due)
 
     def ready(self, now: float) -> list[FileInfo]:
         """Files to read now, in the order they were written, each handed out once until ``done``.
@@ -98,47 +208,48 @@ class Settler:
         Oldest mtime first, so data arrives in time order; on equal mtimes (Windows copies keep
         the original's), the shorter name first: of ``x.csv`` and ``x - Copy.csv`` the original
         is read and the copy is then recognised as one."""
-        out: list[tuple[float, FileInfo]] = []
-        for path, seen in self._seen.items():
-            if path in self._busy:
-                continue
-            info = FileInfo(path, seen.size, seen.mtime_ns)
-            if not self.needs_reading(info):
-                continue
-            if now - seen.changed_at >= self.settle_seconds:
-                out.append((seen.changed_at, info))
-        out.sort(key=lambda item: (item[1].mtime_ns, len(item[1].path), item[1].path))
-        for _, info in out:
+        out: list[FileInfo] = []
+        for path in self._due:
+            seen = self._seen.get(path)
+            if seen is None or seen.deadline is None or seen.deadline > now:
+                continue  # changed since it was due: waits again (its new deadline is queued)
+            out.append(FileInfo(path, seen.size, seen.mtime_ns))
+        self._due.clear()
+        out.sort(key=lambda info: (info.mtime_ns, len(info.path), info.path))
+        for info in out:
             self._busy.add(info.path)
-        return [info for _, info in out]
-
-    def to_confirm(self, now: float) -> list[str]:
-        """Files whose settle time is up: stat them again before calling them ready."""
-        return [
-            path
-            for path, seen in self._seen.items()
-            if path not in self._busy
-            and now - seen.changed_at >= self.settle_seconds
-            and self.needs_reading(FileInfo(path, seen.size, seen.mtime_ns))
-        ]
+            self._seen[info.path].deadline = None
+        return out
 
     def next_deadline(self) -> float | None:
-        """The earliest time a waiting file may become settled."""
-        times = [
-            seen.changed_at + self.settle_seconds
-            for path, seen in self._seen.items()
-            if path not in self._busy
-            and self.needs_reading(FileInfo(path, seen.size, seen.mtime_ns))
-        ]
-        return min(times) if times else None
+        """The earliest time a waiting file may become ready."""
+        heap = self._heap
+        while heap:
+            deadline, path = heap[0]
+            seen = self._seen.get(path)
+            if seen is not None and seen.deadline == deadline and path not in self._busy:
+                return deadline
+            heapq.heappop(heap)  # stale: the file changed, was handed out, or vanished
+        return None
 
     def done(self, path: str, known: Known | None) -> None:
-        """A pass over ``path`` ended; ``known`` is what the ledger now holds (None: retry)."""
+        """A pass over ``path`` ended; ``known`` is what the ledger now holds (None: the pass
+        did not finish, the file is handed out again when due)."""
         self._busy.discard(path)
+        seen = self._seen.get(path)
+        if seen is None:
+            return
         if known is not None:
-            self._known[path] = known
+            seen.known = known
+        seen.deadline = None
+        self._schedule(path, seen)
 
     @property
     def busy(self) -> frozenset[str]:
         """Files handed out and not yet done."""
         return frozenset(self._busy)
+
+    @property
+    def seen(self) -> int:
+        """How many files the last observations show."""
+        return len(self._seen)

@@ -92,24 +92,49 @@ class LocalSource:
                 raise SourceUnavailableError(
                     self.name, f"folder {self.root} does not exist or is not a folder (mounted?)"
                 )
+            with os.scandir(self.root):
+                pass  # readable (opening it is enough)
         except PermissionError:
             raise SourceAccessError(
                 self.name,
                 f"no permission to read {self.root}",
                 "give the agent's user read and execute permission on the folder",
             ) from None
+        except OSError as e:
+            raise SourceUnavailableError(self.name, f"cannot read {self.root}: {e}") from e
 
     def scan(self) -> list[FileInfo]:
         """Every matching regular file under the root; links leading outside it are refused.
 
         Folders are walked without following links: a folder link that stays inside names
-        files found under their real folder anyway, one that leads outside is refused.
+        files found under their real folder anyway, one that leads outside is refused. A
+        folder that cannot be read for want of permission is said once and skipped; any other
+        error (EIO, ESTALE from a mounted share) makes the source unavailable for now.
         """
+        try:
+            return self._scan()
+        except OSError as e:
+            raise SourceUnavailableError(self.name, f"cannot list {self.root}: {e}") from e
+
+    def _walk_error(self, error: OSError) -> None:
+        if isinstance(error, PermissionError):
+            self._refuse(
+                str(error.filename),
+                "no permission to list this folder; its files are not read (give the agent's "
+                "user read and execute permission, or exclude it)",
+                "",
+            )
+            return
+        raise error
+
+    def _scan(self) -> list[FileInfo]:
         self._check_root()
         found: list[FileInfo] = []
         root = self.root
         resolved_root = root.resolve()
-        for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
+        for dirpath, dirnames, filenames in os.walk(
+            root, onerror=self._walk_error, followlinks=False
+        ):
             base = Path(dirpath).relative_to(root).as_posix()
             if not self._config.recursive:
                 dirnames.clear()
@@ -181,7 +206,10 @@ class LocalSource:
         full = self.root / path
         if not self._filter(path):
             return None
-        return self._stat(str(full), path, self.root.resolve())
+        try:
+            return self._stat(str(full), path, self.root.resolve())
+        except OSError as e:
+            raise SourceUnavailableError(self.name, f"cannot stat {path}: {e}") from e
 
     def open(self, path: str) -> BinaryIO:
         """Open for reading (writers are not blocked on POSIX)."""

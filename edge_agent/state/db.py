@@ -18,7 +18,11 @@ from edge_agent.errors import StorageFullError
 SCHEMA_VERSION = 2
 
 # Columns added after a state directory may have been created: (table, column, declaration).
-_ADDED_COLUMNS = (("files", "dataset_fp", "TEXT"),)
+_ADDED_COLUMNS = (
+    ("files", "dataset_fp", "TEXT"),
+    ("files", "reread", "INTEGER NOT NULL DEFAULT 0"),
+    ("files", "gone_at", "REAL"),
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -52,6 +56,8 @@ CREATE TABLE IF NOT EXISTS files (
     note TEXT,
     content_fp TEXT,
     dataset_fp TEXT,
+    reread INTEGER NOT NULL DEFAULT 0,
+    gone_at REAL,
     UNIQUE (source, path)
 );
 CREATE TABLE IF NOT EXISTS outbox (
@@ -67,6 +73,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_file ON outbox (file_ref);
 CREATE INDEX IF NOT EXISTS files_content ON files (source, content_fp);
+CREATE INDEX IF NOT EXISTS files_reread ON files (source) WHERE reread != 0;
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge_agent.state.db import StateDB
@@ -20,6 +21,9 @@ from edge_agent.state.db import StateDB
 # batch was acknowledged). A rewritten file starts again at reading with a new version.
 # failed: the file cannot be read with its dataset (quarantined whole, left in place);
 # duplicate: the same bytes as a file already read (a copy under another name), skipped.
+
+
+_CHUNK = 500  # paths per query (SQLite's default limit on parameters is far above)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,7 @@ class FileRecord:
     rows_quarantined: int
     rows_skipped: int
     dataset_fp: str | None
+    reread: int
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> FileRecord:
@@ -128,10 +133,77 @@ class Ledger:
         rows = self.db.query("SELECT * FROM files WHERE id = ?", (file_ref,))
         return FileRecord.from_row(rows[0]) if rows else None
 
-    def for_source(self, source: str) -> dict[str, FileRecord]:
-        """Every ledger row of a source, by path."""
-        rows = self.db.query("SELECT * FROM files WHERE source = ?", (source,))
-        return {row["path"]: FileRecord.from_row(row) for row in rows}
+    def many(self, source: str, paths: Sequence[str]) -> dict[str, FileRecord]:
+        """The ledger rows of these files of a source, by path (those it has)."""
+        found: dict[str, FileRecord] = {}
+        for start in range(0, len(paths), _CHUNK):
+            part = tuple(paths[start : start + _CHUNK])
+            marks = ",".join("?" * len(part))
+            rows = self.db.query(
+                f"SELECT * FROM files WHERE source = ? AND path IN ({marks})", (source, *part)
+            )
+            found.update((row["path"], FileRecord.from_row(row)) for row in rows)
+        return found
+
+    def to_read_again(self, source: str) -> list[str]:
+        """Files of a source that ``edge-agent reingest`` asked to be read again."""
+        rows = self.db.query("SELECT path FROM files WHERE source = ? AND reread != 0", (source,))
+        return [str(row["path"]) for row in rows]
+
+    def request_reread(
+        self,
+        source: str,
+        paths: Sequence[str] = (),
+        *,
+        failed: bool = False,
+        quarantined: bool = False,
+    ) -> list[str]:
+        """Ask for files to be read again as a new version (``edge-agent reingest``): the
+        given paths, every file that failed whole, and/or every file with quarantined rows.
+        Returns the paths marked (files the ledger does not know are not)."""
+        conditions = []
+        params: list[object] = [source]
+        if paths:
+            conditions.append(f"path IN ({','.join('?' * len(paths))})")
+            params += list(paths)
+        if failed:
+            conditions.append("state = 'failed'")
+        if quarantined:
+            conditions.append("rows_quarantined > 0")
+        if not conditions:
+            return []
+        where = (
+            f"source = ? AND state NOT IN ('disposed', 'rotated') AND ({' OR '.join(conditions)})"
+        )
+        with self.db.transaction() as conn:
+            rows = conn.execute(f"SELECT path FROM files WHERE {where}", params).fetchall()
+            conn.execute(f"UPDATE files SET reread = 1 WHERE {where}", params)
+        return [str(row[0]) for row in rows]
+
+    def page(self, source: str, after_id: int, limit: int) -> list[tuple[int, str, float | None]]:
+        """(id, path, gone_at) of the source's rows after ``after_id``, in id order."""
+        rows = self.db.query(
+            "SELECT id, path, gone_at FROM files WHERE source = ? AND id > ? ORDER BY id LIMIT ?",
+            (source, after_id, limit),
+        )
+        return [(int(r["id"]), str(r["path"]), r["gone_at"]) for r in rows]
+
+    def mark_gone(self, file_refs: Sequence[int], at: float | None) -> None:
+        """The files are no longer in their source since ``at`` (None: they are back)."""
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "UPDATE files SET gone_at = ? WHERE id = ?", [(at, ref) for ref in file_refs]
+            )
+
+    def forget(self, file_refs: Sequence[int]) -> int:
+        """Delete ledger rows of files long gone (none with batches still in the outbox)."""
+        with self.db.transaction() as conn:
+            cursor = conn.executemany(
+                "DELETE FROM files WHERE id = ? AND gone_at IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM outbox WHERE file_ref = files.id)",
+                [(ref,) for ref in file_refs],
+            )
+            return cursor.rowcount
 
     def create(self, source: str, path: str) -> FileRecord:
         """Start tracking a file (idempotent)."""
@@ -152,8 +224,8 @@ class Ledger:
             conn.execute(
                 "UPDATE files SET version = version + 1, offset = 0, next_line = 1, size = 0, "
                 "mtime_ns = 0, head_len = 0, head_hash = NULL, tail_end = 0, tail_hash = NULL, "
-                "state = 'reading', dataset_fp = NULL, rows_published = 0, rows_quarantined = 0, "
-                "rows_skipped = 0, "
+                "state = 'reading', dataset_fp = NULL, reread = 0, gone_at = NULL, "
+                "rows_published = 0, rows_quarantined = 0, rows_skipped = 0, "
                 "batches = 0, read_at = NULL, disposed_at = NULL, disposed_to = NULL, note = ?, "
                 "updated = ? WHERE id = ?",
                 (reason, time.time(), record.id),
@@ -177,6 +249,7 @@ class Ledger:
             "batches = batches + ?",
             "size = ?",
             "mtime_ns = ?",
+            "gone_at = NULL",
         ]
         params: list[object] = [
             step.offset,
@@ -223,8 +296,8 @@ class Ledger:
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE files SET state = 'disposed', disposed_at = ?, disposed_to = ?, "
-                "updated = ? WHERE id = ?",
-                (now, where, now, file_ref),
+                "gone_at = ?, updated = ? WHERE id = ?",
+                (now, where, now, now, file_ref),
             )
 
     def awaiting_disposal(self, source: str) -> list[FileRecord]:
