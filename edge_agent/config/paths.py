@@ -49,11 +49,12 @@ class LocalPath:
 
 
 def absolute(path: str, base: Path) -> str:
-    """``path`` made absolute: ``~`` expanded, then relative to ``base``."""
-    expanded = Path(path).expanduser()
-    if expanded.is_absolute():
-        return str(expanded)
-    return str(Path(base).absolute() / expanded)
+    """``path`` made absolute: ``~`` expanded, then relative to ``base``; ``..`` and ``.``
+    are taken out as a shell's ``cd`` would (so messages and ``status`` show clean paths)."""
+    expanded = os.path.expanduser(path)
+    if os.path.isabs(expanded):
+        return expanded
+    return os.path.abspath(os.path.join(base, expanded))
 
 
 def local_path_marker(model: BaseModel, name: str) -> LocalPath | None:
@@ -92,4 +93,4 @@ def _resolve_within(value: Any, base: Path) -> Any:
 
 def base_folder(config_path: str | os.PathLike[str]) -> Path:
     """The folder relative paths in the configuration file at ``config_path`` start from."""
-    return Path(config_path).absolute().parent
+    return Path(os.path.abspath(config_path)).parent

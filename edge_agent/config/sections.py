@@ -34,7 +34,8 @@ _THING_NAME: TypeAdapter[str] = TypeAdapter(ThingName)
 
 @dataclass(frozen=True)
 class SourceEntry:
-    """One item of ``sources``: its name and dataset as written, and the source if valid."""
+    """One item of ``sources``: its name and dataset as written (None: not text), and the
+    source if it is valid."""
 
     name: str | None
     dataset: str | None
@@ -80,14 +81,16 @@ class Sections:
         raw_sources = _given(document, "sources", [])
         raw_datasets = _given(document, "datasets", {})
         raw_cea = _given(document, "cea", None)
+        # One entry per item, so an entry's position is its index in the document.
         sources = tuple(
             SourceEntry(
                 _text(item.get("name")),
                 _text(item.get("dataset")),
                 _valid(SourceConfig, item, base_dir),
             )
-            for item in (raw_sources if isinstance(raw_sources, list) else [])
             if isinstance(item, dict)
+            else SourceEntry(None, None, None)
+            for item in (raw_sources if isinstance(raw_sources, list) else [])
         )
         datasets = (
             {k: _valid(DatasetConfig, v) for k, v in raw_datasets.items() if isinstance(k, str)}

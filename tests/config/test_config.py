@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -125,11 +126,15 @@ def test_recipe_default_configuration_is_read(tmp_path: Path) -> None:
 
 
 def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # check also checks this machine: the folders are there, relative to the file.
+    (tmp_path / "line1").mkdir()
+    good_doc = minimal(stateDir="state")
+    good_doc["sources"][0]["path"] = "line1"
     good = tmp_path / "good.yaml"
-    good.write_text(yaml.safe_dump(minimal()))
+    good.write_text(yaml.safe_dump(good_doc))
     assert main(["check", "--config", str(good)]) == 0
     assert "OK" in capsys.readouterr().out
-    bad_doc = minimal()
+    bad_doc = copy.deepcopy(good_doc)
     bad_doc["sources"][0]["settleSecond"] = 1
     bad_doc["publish"] = {"maxPayloadBytes": 10**6}
     bad = tmp_path / "bad.yaml"
