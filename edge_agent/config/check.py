@@ -18,6 +18,7 @@ from edge_agent.config.environment import Findings, environment_findings
 from edge_agent.config.load import load_document, parse_config
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.paths import base_folder
+from edge_agent.config.probe import probe_findings
 from edge_agent.config.sections import Sections
 from edge_agent.errors import ConfigError
 
@@ -51,11 +52,9 @@ def check_document(
     except ConfigError as e:
         found.problems += e.problems
     # Of a refused configuration, the sections that are valid by themselves are checked.
-    sections = Sections.of(config) if config else Sections.salvage(document, base_dir)
+    sections = Sections.of(config) if config is not None else Sections.salvage(document, base_dir)
     found.extend(environment_findings(sections, greengrass=greengrass, now=now))
     if probe:
-        from edge_agent.config.probe import probe_findings  # noqa: PLC0415 - connects; paho
-
         found.extend(probe_findings(sections, skip=frozenset(p.path for p in found.problems)))
     return CheckResult(config, found)
 

@@ -192,7 +192,7 @@ def _union_partner(item: ErrorDetails, errors: list[ErrorDetails], partner: str)
 def _list_expected(loc: list[int | str], value: Any, *, or_name: bool) -> tuple[str, str]:
     """What to write where a list is expected (pydantic says "a valid tuple")."""
     key = next((p for p in reversed(loc) if isinstance(p, str)), "key")
-    example = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else "a"
+    example = _quoted(value) if isinstance(value, str) else "a"
     if or_name:
         return (
             f"a name or a list of names is expected here, not {_kind_of(value)}",
@@ -207,6 +207,11 @@ def _list_expected(loc: list[int | str], value: Any, *, or_name: bool) -> tuple[
     return f"a list is expected here, not {_kind_of(value)}", hint
 
 
+def _quoted(text: str, limit: int = 60) -> str:
+    """``text`` in double quotes on one line, cut after ``limit`` characters."""
+    return json.dumps(text if len(text) <= limit else text[:limit] + "…", ensure_ascii=False)
+
+
 def _kind_of(value: Any) -> str:
     """How a technician calls the type of a YAML value."""
     if value is None:
@@ -216,7 +221,7 @@ def _kind_of(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, str):
-        return f"the text {json.dumps(value, ensure_ascii=False)}"
+        return f"the text {_quoted(value)}"
     if isinstance(value, dict):
         return "a mapping (key: value lines)"
     return type(value).__name__
