@@ -40,8 +40,15 @@ def _parser() -> argparse.ArgumentParser:
         help="inside Greengrass: read the configuration over IPC and follow its updates",
     )
 
-    check = sub.add_parser("check", help="validate a configuration; exit 2 with every problem")
+    check = sub.add_parser(
+        "check", help="validate a configuration and this machine; exit 2 with every problem"
+    )
     check.add_argument("--config", metavar="PATH", required=True)
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also connect: MQTT CONNECT to the broker, SMB logon and listing of each share",
+    )
 
     reingest = sub.add_parser(
         "reingest",
@@ -73,21 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check(path: str) -> int:
-    from edge_agent.config.load import load_config  # noqa: PLC0415
+def _check(path: str, *, probe: bool) -> int:
+    from edge_agent.config.check import run_check  # noqa: PLC0415
 
-    try:
-        config = load_config(path)
-    except ConfigError as e:
-        for problem in e.problems:
-            print(problem, file=sys.stderr)
-        print(f"{len(e.problems)} problem(s) in {path}", file=sys.stderr)
-        return EXIT_CONFIG
-    print(
-        f"{path}: OK ({len(config.sources)} source(s), {len(config.datasets)} dataset(s), "
-        f"publish to {config.publish.target}, thingName {config.thing_name})"
-    )
-    return EXIT_OK
+    return EXIT_OK if run_check(path, probe=probe) else EXIT_CONFIG
 
 
 def _run(path: str) -> int:
@@ -150,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     if args.command == "check":
-        return _check(args.config)
+        return _check(args.config, probe=args.probe)
     if args.command == "run":
         return _run_greengrass() if args.greengrass else _run(args.config)
     if args.command == "reingest":

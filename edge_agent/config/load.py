@@ -14,8 +14,13 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
+from edge_agent.config.across import across_problems
+from edge_agent.config.base import ACROSS, PROBLEM
 from edge_agent.config.models import AgentConfig
+from edge_agent.config.paths import base_folder, resolve_paths
+from edge_agent.config.sections import Sections
 from edge_agent.errors import ConfigError, ConfigProblem
 
 # Keys Greengrass puts beside the configuration that are not ours to validate.
@@ -90,53 +95,31 @@ def extract_configuration(document: Any, origin: str = "configuration") -> dict[
     return {k: v for k, v in document.items() if k not in _GREENGRASS_KEYS}
 
 
-def parse_config(document: dict[str, Any]) -> AgentConfig:
-    """Validate a configuration mapping; raise ConfigError naming every problem."""
+def parse_config(document: dict[str, Any], base_dir: Path | None = None) -> AgentConfig:
+    """Validate a configuration mapping; raise ConfigError naming every problem.
+
+    With ``base_dir``, relative paths in it are resolved against that folder
+    (config/paths.py); without, they are kept as written.
+    """
     try:
-        return AgentConfig.model_validate(document)
+        config = AgentConfig.model_validate(document)
     except ValidationError as e:
-        # Cross-reference checks of the model run only once every field is valid; run them on
-        # the raw document too, so one pass names every problem.
-        problems = explain(e, document)
-        known = {(p.path, p.message) for p in problems}
-        problems += [p for p in _cross_check(document) if (p.path, p.message) not in known]
-        raise ConfigError(problems) from None
-
-
-def _cross_check(document: dict[str, Any]) -> list[ConfigProblem]:
-    """Source-to-dataset references and duplicate names, checked on the raw mapping."""
-    problems: list[ConfigProblem] = []
-    datasets = document.get("datasets")
-    sources = document.get("sources")
-    if not isinstance(datasets, dict) or not isinstance(sources, list):
-        return problems
-    names: list[str] = []
-    for i, source in enumerate(sources):
-        if not isinstance(source, dict):
-            continue
-        name = source.get("name")
-        if isinstance(name, str):
-            if name in names:
-                problems.append(
-                    ConfigProblem(f"sources[{i}].name", f"{name!r} is used twice", "rename one")
-                )
-            names.append(name)
-        dataset = source.get("dataset")
-        if isinstance(dataset, str) and dataset not in datasets:
-            defined = ", ".join(sorted(map(str, datasets))) or "none"
-            problems.append(
-                ConfigProblem(
-                    f"sources[{i}].dataset",
-                    f"dataset {dataset!r} is not defined under datasets",
-                    f"defined: {defined}",
-                )
-            )
-    return problems
+        errors = e.errors(include_url=False)
+        if not any(error["type"] == ACROSS for error in errors):
+            # The checks across sections run only once every section is valid: run them on
+            # the sections that are, so one pass names every problem.
+            across = across_problems(Sections.salvage(document))
+            if across:
+                salvaged = ValidationError.from_exception_data(AgentConfig.__name__, across)
+                errors += salvaged.errors(include_url=False)
+        raise ConfigError(_explain(errors, document)) from None
+    return resolve_paths(config, base_dir) if base_dir is not None else config
 
 
 def load_config(path: str | Path) -> AgentConfig:
-    """Load and validate the configuration at ``path``."""
-    return parse_config(load_document(path))
+    """Load and validate the configuration at ``path``; its relative paths are resolved
+    against the folder of the file (the agent and ``status`` get absolute paths)."""
+    return parse_config(load_document(path), base_dir=base_folder(path))
 
 
 def explain(error: ValidationError, document: Any = None) -> list[ConfigProblem]:
@@ -145,9 +128,13 @@ def explain(error: ValidationError, document: Any = None) -> list[ConfigProblem]
     With the validated ``document``, a key that is in it is never mistaken for one of the
     names pydantic adds to a location (a column titled "str" stays in the path).
     """
+    return _explain(error.errors(include_url=False), document)
+
+
+def _explain(errors: list[ErrorDetails], document: Any) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     seen: set[tuple[str, str]] = set()
-    for item in error.errors(include_url=False):
+    for item in errors:
         loc = _aliased(_keys_only(item["loc"], document))
         path = _format_path(loc)
         kind = item["type"]
@@ -155,11 +142,17 @@ def explain(error: ValidationError, document: Any = None) -> list[ConfigProblem]
         hint = ""
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
-        if kind == "extra_forbidden":
+        if kind in (PROBLEM, ACROSS):
+            # Our own checks: the message and the hint travel apart (config/base.py).
+            hint = str(item.get("ctx", {}).get("hint", ""))
+        elif kind == "extra_forbidden":
             message = "unknown key"
             hint = _suggest(loc)
         elif kind == "missing":
             message = "required key is missing"
+        elif kind in ("tuple_type", "list_type"):
+            or_name = _union_partner(item, errors, "string_type")
+            message, hint = _list_expected(loc, item["input"], or_name=or_name)
         elif message == "Keys should be strings" or (
             kind == "string_type" and item["loc"][-1:] == ("[key]",)
         ):
@@ -167,14 +160,14 @@ def explain(error: ValidationError, document: Any = None) -> list[ConfigProblem]
             hint = 'put the key in quotes, e.g. "1": ...'
         elif kind == "too_short" and any(
             len(other["loc"]) > len(item["loc"]) and other["loc"][: len(item["loc"])] == item["loc"]
-            for other in error.errors(include_url=False)
+            for other in errors
         ):
             continue  # the list is short only because its items failed; those are reported
-        for problem in _split(path, message, hint):
-            key = (problem.path, problem.message)
-            if key not in seen:
-                seen.add(key)
-                problems.append(problem)
+        elif kind == "string_type" and _union_partner(item, errors, "tuple_type"):
+            continue  # said once, by the list member of the union (_list_expected)
+        if (path, message) not in seen:
+            seen.add((path, message))
+            problems.append(ConfigProblem(path, message, hint))
     # A value of a union type (a name or a list of names) that fits no member is reported once
     # per member; the deeper report says which item is wrong.
     return [
@@ -189,16 +182,49 @@ def explain(error: ValidationError, document: Any = None) -> list[ConfigProblem]
     ]
 
 
-def _split(path: str, message: str, hint: str) -> list[ConfigProblem]:
-    """Model-level checks report "key.path: message — hint" lines; make them problems."""
-    if path or ":" not in message:
-        return [ConfigProblem(path, message, hint)]
-    out = []
-    for line in message.splitlines():
-        where, _, text = line.partition(": ")
-        text, _, line_hint = text.partition(" — ")
-        out.append(ConfigProblem(where, text, line_hint or hint))
-    return out
+def _union_partner(item: ErrorDetails, errors: list[ErrorDetails], partner: str) -> bool:
+    """Whether ``item`` is one member's error of a union whose ``partner`` member failed too
+    (pydantic reports each member at the union's location plus the member's name)."""
+    where = item["loc"][:-1]
+    return any(o is not item and o["type"] == partner and o["loc"][:-1] == where for o in errors)
+
+
+def _list_expected(loc: list[int | str], value: Any, *, or_name: bool) -> tuple[str, str]:
+    """What to write where a list is expected (pydantic says "a valid tuple")."""
+    key = next((p for p in reversed(loc) if isinstance(p, str)), "key")
+    example = _quoted(value) if isinstance(value, str) else "a"
+    if or_name:
+        return (
+            f"a name or a list of names is expected here, not {_kind_of(value)}",
+            f"e.g. {key}: {example}, or {key}: [{example}, b]",
+        )
+    if isinstance(value, dict):
+        hint = "write each item on its own line starting with '- '"
+    elif isinstance(value, str):
+        hint = f"write it as a list: {key}: [{example}]"
+    else:
+        hint = f"e.g. {key}: [a, b]"
+    return f"a list is expected here, not {_kind_of(value)}", hint
+
+
+def _quoted(text: str, limit: int = 60) -> str:
+    """``text`` in double quotes on one line, cut after ``limit`` characters."""
+    return json.dumps(text if len(text) <= limit else text[:limit] + "…", ensure_ascii=False)
+
+
+def _kind_of(value: Any) -> str:
+    """How a technician calls the type of a YAML value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {_quoted(value)}"
+    if isinstance(value, dict):
+        return "a mapping (key: value lines)"
+    return type(value).__name__
 
 
 def _aliased(loc: list[int | str]) -> list[int | str]:

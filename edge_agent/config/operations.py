@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from edge_agent.config.base import Model, PositiveSeconds
+from edge_agent.config.publish import is_loopback
 from edge_agent.config.topics import TopicTemplate, check_topic
 
 
@@ -15,7 +15,9 @@ class LoggingConfig(Model):
     """Log level and shape."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Least severe level logged (any case)."""
     format: Literal["json", "text"] = "json"
+    """json: one JSON object per line (for log shippers); text: lines for people."""
 
     @field_validator("level", mode="before")
     @classmethod
@@ -27,31 +29,26 @@ class LoggingConfig(Model):
 
 
 class HealthConfig(Model):
-    """What the agent tells operators: /healthz and /metrics, the heartbeat, progress lines.
-
-    ``port``: 9108 by default; ``null`` turns the HTTP endpoint off, ``0`` takes any free port
-    (logged at start). ``unhealthyAfterSeconds``: how long the publisher may stay disconnected,
-    a source may stay unreadable, or a non-empty outbox may go without an acknowledgement
-    before /healthz answers 503.
-    """
+    """What the agent tells operators: /healthz and /metrics, the heartbeat, progress lines."""
 
     host: str = "127.0.0.1"
+    """Address /healthz and /metrics listen on; loopback only (they have no password)."""
     port: int | None = Field(default=9108, ge=0, le=65535)
+    """Port of /healthz and /metrics; null: no HTTP endpoint; 0: any free port (logged)."""
     heartbeat_seconds: PositiveSeconds | None = 60.0
+    """How often a status message goes to statusTopic; null: never."""
     status_topic: str = "dt/edge-agent/{thingName}/status"
+    """Topic of the heartbeat; only {thingName} may be used in it."""
     progress_seconds: PositiveSeconds = 10.0
+    """How often a long file's reading progress is logged."""
     unhealthy_after_seconds: PositiveSeconds = 120.0
+    """/healthz answers 503 once the publisher stays disconnected, a source unreadable, or a
+    non-empty outbox unacknowledged this long."""
 
     @field_validator("host")
     @classmethod
     def _loopback(cls, v: str) -> str:
-        if v == "localhost":
-            return v
-        try:
-            loopback = ipaddress.ip_address(v).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
+        if not is_loopback(v):
             raise ValueError(
                 f"{v!r} is not a loopback address: /metrics and /healthz answer anyone who can "
                 "connect, without a password or TLS, and a gateway sits on the plant network — "

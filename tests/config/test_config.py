@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from edge_agent.cli import main
 from edge_agent.config.load import extract_configuration, load_config, parse_config
+from edge_agent.config.models import AgentConfig
 from edge_agent.config.topics import TopicTemplate, check_topic, sanitize_topic_value
 from edge_agent.errors import ConfigError
 
@@ -125,11 +128,15 @@ def test_recipe_default_configuration_is_read(tmp_path: Path) -> None:
 
 
 def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # check also checks this machine: the folders are there, relative to the file.
+    (tmp_path / "line1").mkdir()
+    good_doc = minimal(stateDir="state")
+    good_doc["sources"][0]["path"] = "line1"
     good = tmp_path / "good.yaml"
-    good.write_text(yaml.safe_dump(minimal()))
+    good.write_text(yaml.safe_dump(good_doc))
     assert main(["check", "--config", str(good)]) == 0
     assert "OK" in capsys.readouterr().out
-    bad_doc = minimal()
+    bad_doc = copy.deepcopy(good_doc)
     bad_doc["sources"][0]["settleSecond"] = 1
     bad_doc["publish"] = {"maxPayloadBytes": 10**6}
     bad = tmp_path / "bad.yaml"
@@ -177,3 +184,65 @@ def test_the_status_and_alerts_topics_cannot_be_a_datasets_topic() -> None:
     found = {(p.path, p.message.split(",")[0]) for p in caught.value.problems}
     assert ("health.statusTopic", "renders to 'dt/edge-agent/gw/status'") in found
     assert ("cea.alertsTopic", "renders to 'dt/edge-agent/gw/alerts'") in found
+
+
+def test_checks_across_sections_are_errors_at_their_key_with_a_hint() -> None:
+    document = minimal()
+    document["sources"][0]["dataset"] = "nope"
+    document["sources"].append({**document["sources"][0], "dataset": "line1"})
+    with pytest.raises(ValidationError) as caught:
+        AgentConfig.model_validate(document)
+    assert [(e["loc"], e.get("ctx")) for e in caught.value.errors()] == [
+        (
+            ("sources", 0, "dataset"),
+            {"message": "dataset 'nope' is not defined under datasets", "hint": "defined: line1"},
+        ),
+        (("sources", 1, "name"), {"message": "'line1' is used twice", "hint": "rename one"}),
+    ]
+    found = problems(document)
+    assert (
+        found["sources[0].dataset"] == "dataset 'nope' is not defined under datasets defined: line1"
+    )
+
+
+def test_checks_across_sections_run_on_what_is_valid_when_a_section_is_not() -> None:
+    document = minimal(cea={"siteId": "x", "recipes": {}, "defaultRecipe": "missing"})
+    document["sources"][0].update(dataset="nope", mode="appnd")
+    document["datasets"]["tower"] = {"kind": "tower", "csv": {"delimiter": ";;"}}
+    document["datasets"]["b@d"] = {}
+    found = problems(document)
+    assert set(found) == {
+        "sources[0].mode",
+        "sources[0].dataset",
+        "datasets.tower.csv.delimiter",
+        "datasets.b@d",
+        "cea.defaultRecipe",
+    }
+    assert "defined: b@d, line1, tower" in found["sources[0].dataset"]
+
+
+def test_model_checks_name_the_key_to_fix() -> None:
+    doc = minimal()
+    smb = {"server": "s", "share": "d", "username": "u", "passwordEnv": "PW"}
+    doc["sources"][0].update(type="smb", smb=smb)
+    assert "an smb source takes smb.folder, not path" in problems(doc)["sources[0].path"]
+    del smb["passwordEnv"]
+    assert problems(doc)["sources[0].smb.password"].startswith("missing: give one of password, ")
+    doc = minimal(publish={"mqtt": {"host": "h.example", "password": "pw"}})
+    assert "clear text" in problems(doc)["publish.mqtt.password"]
+
+
+def test_a_list_given_as_text_says_what_to_write() -> None:
+    doc = minimal()
+    doc["sources"][0]["include"] = "*.csv"
+    doc["datasets"]["line1"]["csv"]["timestampColumn"] = 5
+    found = problems(doc)
+    assert found["sources[0].include"] == (
+        'a list is expected here, not the text "*.csv" write it as a list: include: ["*.csv"]'
+    )
+    assert found["datasets.line1.csv.timestampColumn"].startswith(
+        "a name or a list of names is expected here, not the number 5"
+    )
+    doc = minimal()
+    doc["sources"] = doc["sources"][0]
+    assert "starting with '- '" in problems(doc)["sources"]

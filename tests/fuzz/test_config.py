@@ -256,13 +256,21 @@ def test_check_prints_one_line_per_problem_and_exits_2(document: dict[str, Any])
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(["check", "--config", str(path)])
-    if problems is None:
-        assert code == EXIT_OK and out.getvalue().startswith(f"{path}: OK")
+    lines = err.getvalue().splitlines()
+    if code == EXIT_OK:
+        assert problems is None and not lines and out.getvalue().startswith(f"{path}: OK")
         return
     assert code == EXIT_CONFIG
-    lines = err.getvalue().splitlines()
-    assert lines[:-1] == [str(p) for p in problems]
-    assert lines[-1] == f"{len(problems)} problem(s) in {path}"
+    # The configuration's own problems first, in order; then those of this machine (VALID
+    # names folders and files that are not here), each at a key of the configuration.
+    own = [str(p) for p in problems or []]
+    assert lines[: len(own)] == own
+    for line in lines[len(own) : -1]:
+        assert MACHINE_PROBLEM.match(line), line
+    assert lines[-1] == f"{len(lines) - 1} problem(s) in {path}"
+
+
+MACHINE_PROBLEM = re.compile(r"(stateDir|sources\[\d+\]\.[A-Za-z.]+|publish\.mqtt\.[A-Za-z.]+): \S")
 
 
 def problems_of(document: dict[str, Any]) -> list[str]:
