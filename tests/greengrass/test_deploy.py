@@ -377,18 +377,37 @@ def test_install_works_offline_in_a_clean_venv_and_the_recipe_passes_check(
 ) -> None:
     edge_agent = installed.work / "venv" / "bin" / "edge-agent"
 
-    check = subprocess.run(
-        [str(edge_agent), "check", "--config", str(built.recipe_path)],
-        cwd=installed.work,  # as Greengrass runs it, and not this checkout's folder
-        env=_clean_env(AWS_IOT_THING_NAME="gateway-01"),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    def check(recipe: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(edge_agent), "check", "--config", str(recipe)],
+            cwd=installed.work,  # as Greengrass runs it, and not this checkout's folder
+            env=_clean_env(AWS_IOT_THING_NAME="gateway-01"),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
 
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "publish to greengrass" in check.stdout
+    # The shipped recipe names the gateway's folders, which this build machine has not: check
+    # says so (and nothing else), as it would on a gateway where they are missing.
+    missing = check(built.recipe_path)
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    problems = [line for line in missing.stderr.splitlines() if line.startswith("sources[")]
+    assert problems
+    assert all(".path:" in line for line in problems), missing.stderr
+    # On a gateway where the folders exist, it passes.
+    recipe = yaml.safe_load(built.recipe_path.read_text(encoding="utf-8"))
+    sources = recipe["ComponentConfiguration"]["DefaultConfiguration"]["sources"]
+    for i, source in enumerate(sources):
+        if source.get("type", "local") == "local":
+            folder = installed.work / f"source-{i}"
+            folder.mkdir(exist_ok=True)
+            source["path"] = str(folder)
+    gateway = installed.work / "gateway-recipe.yaml"
+    gateway.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    passed = check(gateway)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "publish to greengrass" in passed.stdout
     # Installed from the artifact, not from this checkout.
     where = subprocess.run(
         [
