@@ -22,7 +22,7 @@ from edge_agent.config.sources import SourceConfig
 from edge_agent.config.topics import TopicTemplate
 from edge_agent.csvread.reader import FileFormatError, read_layout
 from edge_agent.datasets.generic import RecordBuilder
-from edge_agent.identity import probes_at
+from edge_agent.identity import changed_in_place, probes_at
 from edge_agent.reading.plan import Plan, plan_pass
 from edge_agent.reading.quarantine import QuarantineLog
 from edge_agent.reading.rows import PassResult, ProgressCallback, RowLoop, RowSink
@@ -63,6 +63,15 @@ class IngestSettings:
         file that failed or had rows quarantined is read again when it changes."""
         text = self.dataset.model_dump_json(exclude={"topic"})
         return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _still_holds(source: Source, record: FileRecord) -> bool:
+    """Whether the file at ``record.path`` still has the content the record read."""
+    try:
+        with source.open(record.path) as stream:
+            return changed_in_place(stream, record, stream.seek(0, 2)) is None
+    except FileNotFoundError:
+        return False
 
 
 class FileIngestor:
@@ -107,6 +116,7 @@ class FileIngestor:
                 complete=complete,
                 skip_duplicates=settings.source.skip_duplicate_files,
                 dataset_fp=settings.dataset_fp,
+                still_holds=lambda record: _still_holds(source, record),
             )
             if plan.action == "nothing":
                 return PassResult(info.path, 0, 0, 0, 0, False, plan.state, plan.note)

@@ -11,6 +11,7 @@ complete file with the same bytes as one already read is a copy and is skipped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
@@ -48,16 +49,30 @@ def plan_pass(
     complete: bool,
     skip_duplicates: bool,
     dataset_fp: str,
+    still_holds: Callable[[FileRecord], bool] = lambda record: False,
 ) -> Plan:
-    """Decide what to do with the file at ``path`` whose stream is open (``size`` bytes)."""
-    record = ledger.get(source, path) or ledger.create(source, path)
+    """Decide what to do with the file at ``path`` whose stream is open (``size`` bytes).
+
+    ``still_holds(record)``: whether the file at ``record.path`` still has the content that
+    record read (a growing log renamed away keeps being read under its new name, by content:
+    see :func:`_renamed_log`)."""
+    record = ledger.get(source, path)
+    if record is None and not complete:
+        record = _renamed_log(ledger, source, path, stream, size, still_holds=still_holds)
+    if record is None:
+        record = ledger.create(source, path)
     reason = _new_version_reason(stream, record, size, dataset_fp)
     if reason is not None:
         log.info(
             "reading the file again as a new version",
             extra={"source": source, "path": path, "reason": reason},
         )
-        record = ledger.new_version(record, reason)
+        if not complete and record.offset and changed_in_place(stream, record, size):
+            # Rotated in place (a new log under the old name): the old content's row waits for
+            # its new name, so that what follows in it is read on, not read again.
+            record = ledger.retire(record, reason)
+        else:
+            record = ledger.new_version(record, reason)
     elif record.state == "failed":
         # Quarantined whole already: a growing file that still cannot be read is not
         # quarantined again at each growth; a rewrite or a new configuration gets a fresh look.
@@ -80,6 +95,34 @@ def plan_pass(
             return Plan(record, "record", "read", "empty file")
         return Plan(record, "nothing", record.state, "empty file")
     return Plan(record, "read", content_fp=content_fp)
+
+
+def _renamed_log(
+    ledger: Ledger,
+    source: str,
+    path: str,
+    stream: BinaryIO,
+    size: int,
+    *,
+    still_holds: Callable[[FileRecord], bool],
+) -> FileRecord | None:
+    """A new name for a growing log already part read (``app.log`` -> ``app.log.1``): its
+    first bytes and the bytes before its committed offset are those of a row whose file was
+    rotated away (or whose path now holds other content). The row moves to the new name and
+    reading goes on at its offset, with the same file identity and batchIds."""
+    for candidate in ledger.continuations(source):
+        if candidate.path == path or changed_in_place(stream, candidate, size) is not None:
+            continue
+        if candidate.state != "rotated":
+            if still_holds(candidate):
+                continue  # the original is still there: this is a copy, not a rename
+            ledger.retire(candidate, f"rotated: its content continues as {path}")
+        log.info(
+            "a rotated log continues under a new name; read on from where it was",
+            extra={"source": source, "path": path, "was": candidate.path},
+        )
+        return ledger.adopt(candidate, path)
+    return None
 
 
 def read_again_reason(record: FileRecord, dataset_fp: str) -> str | None:

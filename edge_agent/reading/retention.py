@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from edge_agent.reading.plan import read_again_reason
 from edge_agent.reading.stage import PendingWork
 from edge_agent.sources.discovery import Known
-from edge_agent.state.ledger import FileRecord, Ledger
+from edge_agent.state.ledger import ROTATED_PREFIX, FileRecord, Ledger
 
 log = logging.getLogger("edge_agent.reading")
 
@@ -103,7 +103,11 @@ class SourceLedger:
         forgotten = 0
         if old:
             needed = self.pending.files_with_pending_work(ref for ref, _path in old)
-            candidates = [ref for ref, path in old if ref not in needed and not still_there(path)]
+            candidates = [
+                ref
+                for ref, path in old
+                if ref not in needed and (path.startswith(ROTATED_PREFIX) or not still_there(path))
+            ]
             forgotten = self.ledger.forget(candidates)
         if forgotten:
             log.info(

@@ -23,6 +23,7 @@ from edge_agent.state.db import StateDB
 # duplicate: the same bytes as a file already read (a copy under another name), skipped.
 
 
+ROTATED_PREFIX = "\0rotated/"  # the path of a rotated log's row until its new name is found
 _CHUNK = 500  # paths per query (SQLite's default limit on parameters is far above)
 
 
@@ -233,6 +234,48 @@ class Ledger:
         fresh = self.by_id(record.id)
         assert fresh is not None
         return fresh
+
+    def retire(self, record: FileRecord, reason: str) -> FileRecord:
+        """A growing log was rotated (renamed away, a new log in its place): its row keeps
+        the old content's identity under a placeholder path (state ``rotated``) until the
+        renamed file is found (``adopt``), and a new row continues the path as the next
+        version. Returns the new row."""
+        now = time.time()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE files SET path = ?, state = 'rotated', gone_at = ?, note = ?, "
+                "updated = ? WHERE id = ?",
+                (f"{ROTATED_PREFIX}{record.id}", now, reason, now, record.id),
+            )
+            conn.execute(
+                "INSERT INTO files (source, path, file_id, version, state, first_seen, updated, "
+                "note) VALUES (?, ?, ?, ?, 'reading', ?, ?, ?)",
+                (record.source, record.path, record.file_id, record.version + 1, now, now, reason),
+            )
+        fresh = self.get(record.source, record.path)
+        assert fresh is not None
+        return fresh
+
+    def adopt(self, record: FileRecord, path: str) -> FileRecord:
+        """The content of ``record`` (a rotated log) continues in the file at ``path``."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE files SET path = ?, state = 'reading', gone_at = NULL, note = ?, "
+                "updated = ? WHERE id = ?",
+                (path, f"renamed from {record.path}", time.time(), record.id),
+            )
+        fresh = self.by_id(record.id)
+        assert fresh is not None
+        return fresh
+
+    def continuations(self, source: str) -> list[FileRecord]:
+        """Rows whose content a renamed file may continue: logs part read, and rotated ones."""
+        rows = self.db.query(
+            "SELECT * FROM files WHERE source = ? AND state IN ('reading', 'rotated') "
+            "AND offset > 0 AND head_hash IS NOT NULL",
+            (source,),
+        )
+        return [FileRecord.from_row(r) for r in rows]
 
     def advance(self, conn: sqlite3.Connection, file_ref: int, step: FileAdvance) -> None:
         """Record how far a file's rows are in the outbox, inside the caller's transaction (the

@@ -91,3 +91,59 @@ def test_identity_probes_are_recorded_with_every_commit(reader: Reader) -> None:
     record = reader.record("a.csv")
     assert record.head_hash is not None
     assert record.tail_end == record.offset
+
+
+@pytest.fixture
+def log_reader(tmp_path: Path) -> Iterator[Reader]:
+    r = Reader(tmp_path / "logs", mode="append", include=["*.log*"])
+    yield r
+    r.close()
+
+
+def _rows_of(reader: Reader) -> list[tuple[str, int, str]]:
+    """(path, line, tag) of every published record."""
+    import orjson  # noqa: PLC0415
+
+    found = []
+    for row in reader.db.query("SELECT topic, payload FROM outbox ORDER BY seq"):
+        envelope = orjson.loads(row["payload"])
+        found += [(envelope["source"]["path"], r["line"], r["tag"]) for r in envelope["records"]]
+    return found
+
+
+@pytest.mark.parametrize("renamed_first", [True, False])
+def test_a_log_rotated_by_rename_is_read_on_under_its_new_name(
+    log_reader: Reader, renamed_first: bool
+) -> None:
+    log = log_reader.folder / "app.log"
+    log.write_bytes(csv_rows(3000))
+    log_reader.read("app.log")
+    more = csv_rows(20, start=3000)[len(b"ts,x,tag\n") :]
+    with log.open("ab") as f:
+        f.write(more)  # written before the rotation, not read yet
+    log.rename(log_reader.folder / "app.log.1")
+    log.write_bytes(csv_rows(5, value="n"))  # the new log
+    order = ["app.log.1", "app.log"] if renamed_first else ["app.log", "app.log.1"]
+    for name in order:
+        log_reader.read(name)
+    rows = _rows_of(log_reader)
+    old = [(line, tag) for path, line, tag in rows if tag.startswith("v")]
+    # Each old row once: 3000 before the rotation, then the 20 after it under the new name.
+    assert old == [(i + 2, f"v{i}") for i in range(3020)]
+    assert [path for path, _line, tag in rows if tag.startswith("v")][-20:] == ["app.log.1"] * 20
+    assert [(path, line) for path, line, tag in rows if tag.startswith("n")] == [
+        ("app.log", i + 2) for i in range(5)
+    ]
+    renamed = log_reader.record("app.log.1")
+    assert renamed.state == "reading"
+    assert renamed.version == 1
+
+
+def test_a_copy_of_a_log_still_being_written_is_not_taken_for_a_rename(log_reader: Reader) -> None:
+    log = log_reader.folder / "app.log"
+    log.write_bytes(csv_rows(3000))
+    log_reader.read("app.log")
+    (log_reader.folder / "app.log.bak").write_bytes(log.read_bytes())
+    log_reader.read("app.log.bak")
+    assert log_reader.record("app.log").path == "app.log"
+    assert log_reader.record("app.log.bak").file_id != log_reader.record("app.log").file_id
