@@ -11,11 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from edge_agent import __version__
-from edge_agent.errors import ConfigError, EdgeAgentError
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
+from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError
+from edge_agent.exit_codes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from edge_agent.extras import MissingExtraError, config_problems
 
 log = logging.getLogger("edge_agent.cli")
 
@@ -60,16 +58,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refused(problems: list[ConfigProblem], path: str) -> int:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def _check(path: str) -> int:
     from edge_agent.config.load import load_config  # noqa: PLC0415
 
     try:
         config = load_config(path)
     except ConfigError as e:
-        for problem in e.problems:
-            print(problem, file=sys.stderr)
-        print(f"{len(e.problems)} problem(s) in {path}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refused(e.problems, path)
+    # What `run` would need beyond the configuration itself: the extras it names.
+    if missing := config_problems(config):
+        return _refused(missing, path)
     print(
         f"{path}: OK ({len(config.sources)} source(s), {len(config.datasets)} dataset(s), "
         f"publish to {config.publish.target}, thingName {config.thing_name})"
@@ -85,9 +90,9 @@ def _run(path: str) -> int:
     try:
         config = load_config(path)
     except ConfigError as e:
-        for problem in e.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_CONFIG
+        return _refused(e.problems, path)
+    if missing := config_problems(config):
+        return _refused(missing, path)
     setup_logging(config.logging.level, config.logging.format)
     # `kill -USR1 <pid>` prints every thread's stack: how a stuck gateway is diagnosed.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -107,10 +112,12 @@ def _run_greengrass() -> int:
     from edge_agent.logs import setup_logging  # noqa: PLC0415
 
     setup_logging("INFO", "json")
+    # Only a missing optional package is reported here; any other ImportError is a bug and
+    # propagates with its traceback.
     try:
         from edge_agent.greengrass.component import run_component  # noqa: PLC0415
-    except ImportError:
-        log.error("Greengrass support is not installed in this build")
+    except MissingExtraError as e:
+        log.error("cannot run as a Greengrass component", extra={"error": str(e)})
         return EXIT_FAILED
     return run_component()
 
@@ -127,8 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return show_status(state_dir=args.state_dir, config_path=args.config, as_json=args.json)
     if args.command == "demo":
-        from edge_agent.demo import run_demo  # noqa: PLC0415
-
+        try:
+            from edge_agent.demo import run_demo  # noqa: PLC0415
+        except MissingExtraError as e:
+            print(f"edge-agent demo: {e}", file=sys.stderr)
+            return EXIT_FAILED
         return run_demo(duration=args.duration, speed=args.speed, seed=args.seed, plain=args.plain)
     return EXIT_FAILED  # pragma: no cover - argparse enforces the choices
 

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.agent import Agent
-from edge_agent.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from edge_agent.config.load import to_json
 from edge_agent.config.models import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.exit_codes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from edge_agent.greengrass.configuration import (
     configuration_problems,
     parse_component_configuration,

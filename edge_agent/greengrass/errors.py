@@ -8,19 +8,21 @@
 
 from __future__ import annotations
 
-from awscrt.exceptions import AwsCrtError
-from awsiot.eventstreamrpc import (
-    AccessDeniedError,
-    ConnectionClosedError,
-    DeserializeError,
-    EventStreamError,
-    SerializeError,
-    StreamClosedError,
-    UnmappedDataError,
-)
-from awsiot.greengrasscoreipc import model
-
 from edge_agent.errors import EdgeAgentError, PublishError, PublishRejectedError
+from edge_agent.extras import optional_dependency
+
+with optional_dependency("greengrass"):
+    from awscrt.exceptions import AwsCrtError
+    from awsiot.eventstreamrpc import (
+        AccessDeniedError,
+        ConnectionClosedError,
+        DeserializeError,
+        EventStreamError,
+        SerializeError,
+        StreamClosedError,
+        UnmappedDataError,
+    )
+    from awsiot.greengrasscoreipc import model
 
 MQTT_PROXY_POLICY = "aws.greengrass.ipc.mqttproxy"
 PUBSUB_POLICY = "aws.greengrass.ipc.pubsub"

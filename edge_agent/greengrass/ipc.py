@@ -15,13 +15,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from awscrt.io import ClientBootstrap, SocketDomain, SocketOptions
-from awsiot.eventstreamrpc import AccessDeniedError, Connection, MessageAmendment
-from awsiot.greengrasscoreipc import model
-from awsiot.greengrasscoreipc.client import GreengrassCoreIPCClient
-from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
-
 from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError, NotConnectedError
+from edge_agent.extras import optional_dependency
 from edge_agent.greengrass.errors import (
     CONNECTION_ERRORS,
     MQTT_PROXY_POLICY,
@@ -40,6 +35,13 @@ from edge_agent.greengrass.events import (
     deliver,
     settle,
 )
+
+with optional_dependency("greengrass"):
+    from awscrt.io import ClientBootstrap, SocketDomain, SocketOptions
+    from awsiot.eventstreamrpc import AccessDeniedError, Connection, MessageAmendment
+    from awsiot.greengrasscoreipc import model
+    from awsiot.greengrasscoreipc.client import GreengrassCoreIPCClient
+    from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
 ENV_SOCKET_PATH = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"
 ENV_AUTH_TOKEN = "SVCUID"
