@@ -53,6 +53,13 @@ class MqttConfig(Model):
     keep_alive_seconds: int = Field(default=60, ge=30, le=1200)
     connect_timeout_seconds: PositiveSeconds = 10
     max_inflight: int = Field(default=16, ge=1, le=1000)
+    # Long enough for a full window (maxInflight x maxPayloadBytes) to cross a slow uplink;
+    # a dead link is found sooner by the keep-alive, this catches a PUBACK that never comes.
+    ack_timeout_seconds: PositiveSeconds = Field(
+        default=60,
+        description="Seconds to wait for a PUBACK before the connection is dropped, made again "
+        "and the batch re-sent with its batchId.",
+    )
     reconnect_min_seconds: PositiveSeconds = 1
     reconnect_max_seconds: PositiveSeconds = 60
 
@@ -80,6 +87,11 @@ class GreengrassConfig(Model):
 
     connect_timeout_seconds: PositiveSeconds = 30
     max_inflight: int = Field(default=8, ge=1, le=100)
+    ack_timeout_seconds: PositiveSeconds = Field(
+        default=60,
+        description="Seconds to wait for the nucleus to answer a publish before the IPC "
+        "connection is dropped, made again and the batch re-sent with its batchId.",
+    )
     local_alerts_topic: str = "edge-agent/alerts"
 
 

@@ -81,7 +81,9 @@ def publish_error(operation: str, policy: str, topic: str, error: BaseException)
             f"{operation} to {topic!r} not authorized: {text} — "
             + access_control_hint(policy, operation, topic)
         )
-    if isinstance(error, model.ServiceError | TimeoutError):
+    # No answer at all is not mapped here: GreengrassIpc drops the connection for it
+    # (NotConnectedError), as the publisher's acknowledgement timeout asks.
+    if isinstance(error, model.ServiceError):
         return PublishError(
             f"{operation} to {topic!r}: the nucleus cannot take it now ({text}); retry later",
             transient=True,

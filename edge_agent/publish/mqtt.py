@@ -7,7 +7,15 @@ handshake) runs in ``asyncio.to_thread``, paho's network loop runs in its own th
 
 Each connection attempt gets a fresh paho client. When a connection drops, every publish
 still waiting for its PUBACK fails with ``NotConnectedError``: the batch is still in the
-outbox, which retries it (with the same batchId), so paho's own resend is not needed.
+outbox, which retries it (with the same batchId), so paho's own resend is not needed. A PUBACK
+that does not come within ``ackTimeoutSeconds`` is handled the same way: the connection is
+given up and a new one made (MQTT allows a re-send only on a new connection, so waiting on
+the old one could hold the slot for ever).
+
+One in-flight limit: each connection's ``window``, ``maxInflight`` slots, or fewer when an
+MQTT 5 broker's CONNACK carries a smaller Receive Maximum (sending more unacknowledged QoS 1
+messages than that is a protocol error). paho's own limit is switched off, so no message waits
+inside paho, unseen, while its PUBACK timer runs.
 """
 
 from __future__ import annotations
@@ -15,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 import threading
 from collections.abc import Callable
@@ -26,9 +33,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.aio import wait_event
+from edge_agent.backoff import Backoff
 from edge_agent.config.publish import MqttConfig
 from edge_agent.errors import NotConnectedError, PublishRejectedError
-from edge_agent.publish.ratelimit import RateLimiter
 from edge_agent.publish.tls import TlsContext, build_ssl_context
 
 logger = logging.getLogger("edge_agent.publish.mqtt")
@@ -69,10 +76,13 @@ class _Connection:
         client: mqtt.Client,
         tls: ssl.SSLContext | None,
         max_inflight: int,
+        ack_timeout: float,
     ) -> None:
         self.client = client
         self._max_inflight = max_inflight
-        self.window = asyncio.Semaphore(max_inflight)  # in-flight limit of this connection
+        self._ack_timeout = ack_timeout
+        # The one in-flight limit (see the module docstring); resized at CONNACK.
+        self.window = asyncio.Semaphore(max_inflight)
         self._tls = tls if isinstance(tls, TlsContext) else None
         self._loop = loop
         # None: the connection closed before any CONNACK arrived.
@@ -177,10 +187,20 @@ class _Connection:
                 ack.set_exception(NotConnectedError(f"connection lost before PUBACK ({reason})"))
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        """Send one QoS 1 publish and wait for its PUBACK."""
+        """Send one QoS 1 publish and wait for its PUBACK (hold a ``window`` slot around it).
+
+        No PUBACK within the ack timeout: the connection is given up (``mark_lost``), which
+        makes ``run()`` reconnect, and NotConnectedError is raised; the batch stays in the
+        outbox and is sent again, with its batchId, on the next connection.
+        """
         mid, ack = self._send(topic, payload)
         try:
-            await ack
+            async with asyncio.timeout(self._ack_timeout):
+                await ack
+        except TimeoutError:
+            reason = f"no PUBACK within {self._ack_timeout:g} s"
+            self.mark_lost(reason)
+            raise NotConnectedError(f"{reason}; reconnecting to send it again") from None
         finally:
             self.pending.pop(mid, None)  # a cancelled wait must not leave its future behind
 
@@ -208,30 +228,20 @@ class MqttPublisher:
     while disconnected or when the connection drops before the PUBACK (retry later), and
     ``PublishRejectedError`` when an MQTT 5 broker refuses the message (reason code >= 0x80,
     e.g. 135 Not authorized). MQTT 3.1.1 has no reason codes: a refused message is
-    acknowledged like any other.
-
-    ``rate_limiter``, when given, paces every publish (publishes/s and bytes/s).
+    acknowledged like any other. Pacing (publishes/s, bytes/s) is the caller's: the
+    dispatcher's RateLimiter.
     """
 
-    def __init__(
-        self,
-        config: MqttConfig,
-        *,
-        thing_name: str,
-        rate_limiter: RateLimiter | None = None,
-    ) -> None:
+    def __init__(self, config: MqttConfig, *, thing_name: str) -> None:
         self._config = config
         self.thing_name = thing_name
         # Never the bare thing name: the Greengrass nucleus connects with it, and IoT Core
         # drops the older of two connections that share a client id.
         self.client_id = config.client_id or f"{thing_name}-edge-agent"
         self._ssl_context = build_ssl_context(config.tls) if config.tls is not None else None
-        self._rate_limiter = rate_limiter
-        self._inflight = asyncio.Semaphore(config.max_inflight)
         self._ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._connection: _Connection | None = None
-        self._rng = random.Random()
         self.publishes_ok = 0
         self.publishes_rejected = 0
         self.disconnects = 0
@@ -250,6 +260,11 @@ class MqttPublisher:
         return self._connection is not None and self._connection.up
 
     @property
+    def max_inflight(self) -> int:
+        """``publish.mqtt.maxInflight``: the window's size unless the broker asks for less."""
+        return self._config.max_inflight
+
+    @property
     def inflight(self) -> int:
         """Publishes sent and waiting for their PUBACK."""
         return len(self._connection.pending) if self._connection is not None else 0
@@ -263,10 +278,14 @@ class MqttPublisher:
     async def run(self) -> None:
         """Connect, and reconnect with capped, jittered exponential backoff, until cancelled."""
         loop = asyncio.get_running_loop()
-        failures = 0
+        backoff = Backoff(self._config.reconnect_min_seconds, self._config.reconnect_max_seconds)
         while not self._stopping.is_set():
             connection = _Connection(
-                loop, self._new_client(), self._ssl_context, self._config.max_inflight
+                loop,
+                self._new_client(),
+                self._ssl_context,
+                self._config.max_inflight,
+                self._config.ack_timeout_seconds,
             )
             self._connection = connection
             slow = False
@@ -278,25 +297,30 @@ class MqttPublisher:
                     return
                 # A connection that held for a while resets the backoff; one that drops at
                 # once (e.g. another client took our client id) keeps slowing down.
-                stable = loop.time() - connected_at >= self._config.reconnect_max_seconds
-                failures = 0 if stable else failures + 1
+                if loop.time() - connected_at >= self._config.reconnect_max_seconds:
+                    backoff.reset()
                 self.disconnects += 1
                 self.last_error = f"connection lost: {reason}"
                 self._log(logging.WARNING, "mqtt.disconnected", self.last_error, reason=reason)
             except _ConnectError as e:
                 if self._stopping.is_set():
                     return
-                failures, slow, self.last_error = failures + 1, e.slow, e.reason
+                slow, self.last_error = e.slow, e.reason
                 level = logging.ERROR if e.slow else logging.WARNING
+                attempt = backoff.attempts + 1
                 self._log(
-                    level, "mqtt.connect_failed", f"cannot connect: {e.reason}", attempt=failures
+                    level, "mqtt.connect_failed", f"cannot connect: {e.reason}", attempt=attempt
                 )
             finally:
                 self._ready.clear()
                 self._connection = None
                 connection.mark_lost("publisher stopped" if self._stopping.is_set() else "closed")
                 await asyncio.to_thread(connection.close)
-            delay = self._backoff(failures, slow=slow)
+            # The floor (reconnectMinSeconds) keeps us under IoT Core's ~1 CONNECT/s per client
+            # id; a refusal only a person can fix is retried at the slowest pace at once.
+            delay = backoff.next_delay()
+            if slow:
+                delay = backoff.maximum
             message = f"reconnecting in {delay:.2f} s"
             self._log(logging.INFO, "mqtt.reconnect_wait", message, delay_seconds=round(delay, 3))
             await wait_event(self._stopping, delay)
@@ -324,8 +348,8 @@ class MqttPublisher:
             reconnect_on_failure=False,  # run() reconnects, with a fresh client
         )
         client.connect_timeout = self._config.connect_timeout_seconds
-        # Our semaphores are the limit; paho's own (default 20) would hold messages back.
-        client.max_inflight_messages_set(self._config.max_inflight)
+        # 0 = no limit in paho: the connection's window is the one limit (module docstring).
+        client.max_inflight_messages_set(0)
         if self._ssl_context is not None:
             client.tls_set_context(self._ssl_context)
         if self._config.username is not None:
@@ -375,20 +399,6 @@ class MqttPublisher:
             text = f"CONNACK refused: {reason} ({reason.value})"
             raise _ConnectError(f"{text} — {hint}" if hint else text, slow=hint is not None)
 
-    def _backoff(self, failures: int, *, slow: bool) -> float:
-        """Seconds to wait before the next attempt.
-
-        Full jitter between reconnect_min_seconds and a ceiling that doubles per failure up
-        to reconnect_max_seconds. The floor keeps us under IoT Core's ~1 CONNECT/s per client
-        id; jitter keeps a fleet of gateways from reconnecting in lockstep after an outage.
-        """
-        low = self._config.reconnect_min_seconds
-        high = max(low, self._config.reconnect_max_seconds)
-        if slow:
-            return high
-        ceiling = min(high, low * 2 ** min(failures, 32))
-        return self._rng.uniform(low, ceiling)
-
     async def wait_ready(self) -> None:
         """Return once connected (immediately if connected now); refused after ``aclose``."""
         if self._stopping.is_set():
@@ -398,23 +408,24 @@ class MqttPublisher:
     # ---------------------------------------------------------------- publishing
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        """Publish with QoS 1 and return when the PUBACK arrives."""
-        if self._rate_limiter is not None:
-            await self._rate_limiter.acquire(len(payload))
-        async with self._inflight:  # held until the PUBACK (or the failure) arrives
-            connection = self._connection
-            if connection is None or not connection.up:
-                raise NotConnectedError(f"not connected to {self.name}")
-            try:
-                async with connection.window:
-                    await connection.publish(topic, payload)
-            except PublishRejectedError as e:
-                self.publishes_rejected += 1
-                message = f"publish to {topic!r} refused: {e.reason}"
-                fields = {"topic": topic, "code": e.code}
-                self._log(logging.WARNING, "mqtt.publish_rejected", message, **fields)
-                raise
-            self.publishes_ok += 1
+        """Publish with QoS 1 and return when the PUBACK arrives.
+
+        Waits for a slot of the connection's window first; the slot is held until the PUBACK,
+        the failure, or the ack timeout (which drops the connection).
+        """
+        connection = self._connection
+        if connection is None or not connection.up:
+            raise NotConnectedError(f"not connected to {self.name}")
+        try:
+            async with connection.window:
+                await connection.publish(topic, payload)
+        except PublishRejectedError as e:
+            self.publishes_rejected += 1
+            message = f"publish to {topic!r} refused: {e.reason}"
+            fields = {"topic": topic, "code": e.code}
+            self._log(logging.WARNING, "mqtt.publish_rejected", message, **fields)
+            raise
+        self.publishes_ok += 1
 
     async def aclose(self) -> None:
         """Disconnect, join paho's thread, and make ``run()`` return."""
