@@ -2,13 +2,13 @@
 """Build the Greengrass component: the artifact zip and the recipe that points at it.
 
 The artifact installs offline on the gateway: it holds the edge-agent wheel and a wheel of every
-dependency for each target platform, so the recipe's Install step needs no index. Greengrass
-unpacks ``edge-agent.zip`` into a folder named after it,
-``{artifacts:decompressedPath}/edge-agent/``, so the zip holds ``wheels/*.whl`` at its root and
-the Install step reads:
+dependency, the ``greengrass`` and ``smb`` extras' included (GATEWAY_EXTRAS), for each target
+platform, so the recipe's Install step needs no index. Greengrass unpacks ``edge-agent.zip`` into
+a folder named after it, ``{artifacts:decompressedPath}/edge-agent/``, so the zip holds
+``wheels/*.whl`` at its root and the Install step reads:
 
     python3 -m venv {work:path}/venv && {work:path}/venv/bin/pip install --no-index \\
-        --find-links {artifacts:decompressedPath}/edge-agent/wheels edge-agent
+        --find-links {artifacts:decompressedPath}/edge-agent/wheels 'edge-agent[greengrass,smb]'
 
 Output (``--out``, default deploy/out), the layout greengrass-cli and S3 uploads expect:
 
@@ -54,6 +54,9 @@ RECIPE = ROOT / "recipes" / "io.edgeagent.EdgeAgent.yaml"
 COMPONENT = "io.edgeagent.EdgeAgent"
 ARTIFACT = "edge-agent.zip"
 WHEELS_IN_ZIP = "wheels"  # unpacked to {artifacts:decompressedPath}/edge-agent/wheels
+# What a gateway runs: Greengrass IPC and SMB sources (pyproject extras); not the demo's broker.
+# The recipe's Install step asks for the same extras.
+GATEWAY_EXTRAS = "greengrass,smb"
 
 # pip's machine name -> the recipe's Platform.architecture (Greengrass' names).
 ARCHITECTURES = {"x86_64": "amd64", "aarch64": "aarch64", "armv7l": "arm"}
@@ -131,11 +134,17 @@ def build_project_wheel(wheels: Path, scratch: Path) -> Path:
     return wheel
 
 
+def with_extras(project_wheel: Path) -> str:
+    """The requirement for the edge-agent wheel with the extras a gateway needs."""
+    return f"{project_wheel}[{GATEWAY_EXTRAS}]"
+
+
 def host_wheels(project_wheel: Path, wheels: Path, find_links: list[str]) -> list[str]:
     """Every dependency for this machine: PyPI's wheels, or built here from source where PyPI
     has none (so a build on an armv7l device fills what PyPI lacks)."""
     links = [arg for path in find_links for arg in ("--find-links", path)]
-    result = pip("wheel", "--prefer-binary", "--wheel-dir", str(wheels), *links, str(project_wheel))
+    wanted = with_extras(project_wheel)
+    result = pip("wheel", "--prefer-binary", "--wheel-dir", str(wheels), *links, wanted)
     if result.returncode != 0:
         raise BuildError(f"collecting wheels for this machine failed:\n{result.stderr[-3000:]}")
     return []
@@ -155,7 +164,7 @@ def foreign_wheels(
     target = ["--only-binary=:all:", "--implementation", "cp", "--python-version", python_version]
     target += [arg for tag in platform_tags(arch, max_glibc) for arg in ("--platform", tag)]
     target += [arg for path in find_links for arg in ("--find-links", path)]
-    result = pip("download", "--dest", str(wheels), *target, str(project_wheel))
+    result = pip("download", "--dest", str(wheels), *target, with_extras(project_wheel))
     if result.returncode == 0:
         return []
     # pip stops at the first package it cannot find: go one by one to name them all.
@@ -173,7 +182,7 @@ def resolved_requirements(project_wheel: Path) -> list[str]:
         report = Path(tmp) / "report.json"
         result = pip(
             "install", "--dry-run", "--ignore-installed", "--report", str(report),
-            str(project_wheel),
+            with_extras(project_wheel),
         )  # fmt: skip
         if result.returncode != 0:
             raise BuildError(f"resolving the dependencies failed:\n{result.stderr[-3000:]}")

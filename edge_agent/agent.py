@@ -186,20 +186,15 @@ class Agent:
         outbox = Outbox(self._db(durable=False))
         gauge = OutboxGauge(outbox.total_bytes(), config.outbox.max_bytes)
         publish = config.publish
-        max_inflight = (
-            publish.greengrass.max_inflight
-            if publish.target == "greengrass"
-            else publish.mqtt.max_inflight
-        )
         self.dispatcher = dispatcher = Dispatcher(
             outbox,
             self.publisher,
             RateLimiter.from_config(publish),
             gauge,
             self.stats,
-            max_inflight=max_inflight,
             retry_rejected_seconds=publish.retry_rejected_seconds,
             on_acknowledged=self._on_acknowledged,
+            executor=self.threads.outbox,
         )
         self._gauge = gauge
         self._status_db = self._db()
@@ -438,9 +433,7 @@ class Agent:
             await self._write_status()
 
     async def _write_status(self) -> None:
-        self.stats.publisher_state = (
-            "connected" if getattr(self.publisher, "connected", False) else "disconnected"
-        )
+        self.stats.publisher_state = "connected" if self.publisher.connected else "disconnected"
         snapshot = json.dumps(self.stats.snapshot(), default=str)
 
         def write() -> None:

@@ -11,11 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from edge_agent import __version__
-from edge_agent.errors import ConfigError, EdgeAgentError
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
+from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError
+from edge_agent.exit_codes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from edge_agent.extras import MissingExtraError, config_problems
 
 log = logging.getLogger("edge_agent.cli")
 
@@ -80,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refused(problems: list[ConfigProblem], path: str) -> int:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def _check(path: str, *, probe: bool) -> int:
     from edge_agent.config.check import run_check  # noqa: PLC0415
 
@@ -94,22 +99,47 @@ def _run(path: str) -> int:
     try:
         config = load_config(path)
     except ConfigError as e:
-        for problem in e.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_CONFIG
+        return _refused(e.problems, path)
+    if missing := config_problems(config):
+        return _refused(missing, path)
     setup_logging(config.logging.level, config.logging.format)
     # `kill -USR1 <pid>` prints every thread's stack: how a stuck gateway is diagnosed.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         asyncio.run(Agent(config).run())
-    except ConfigError as e:
-        for problem in e.problems:
-            log.error("configuration problem", extra={"problem": str(problem)})
-        return EXIT_CONFIG
-    except EdgeAgentError as e:
-        log.error("edge-agent failed", extra={"error": str(e)})
-        return EXIT_FAILED
+    except Exception as e:  # noqa: BLE001 - the process ends here: one clear line, an exit code
+        return _fatal(e)
     return EXIT_OK
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    """The errors inside an exception group (the agent's TaskGroup raises one), flattened."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+def _fatal(error: Exception) -> int:
+    """Say why the agent stopped, one line per cause (the traceback goes to the log at DEBUG),
+    and return the documented exit code: 2 for the configuration, 1 for anything else."""
+    leaves = _leaves(error)
+    code = EXIT_FAILED
+    for leaf in leaves:
+        if isinstance(leaf, ConfigError):
+            code = EXIT_CONFIG
+            for problem in leaf.problems:
+                log.error("configuration problem", extra={"problem": str(problem)})
+        elif isinstance(leaf, EdgeAgentError):
+            log.error("edge-agent stopped: %s", leaf, extra={"error": str(leaf)})
+        else:
+            log.error(
+                "edge-agent stopped on an unexpected error: %s: %s (a bug: please report it "
+                "with the log; run with logging.level DEBUG for the traceback)",
+                type(leaf).__name__,
+                leaf,
+            )
+        log.debug("traceback", exc_info=leaf)
+    return code
 
 
 def _reingest(args: argparse.Namespace) -> int:
@@ -134,10 +164,12 @@ def _run_greengrass() -> int:
     from edge_agent.logs import setup_logging  # noqa: PLC0415
 
     setup_logging("INFO", "json")
+    # Only a missing optional package is reported here; any other ImportError is a bug and
+    # propagates with its traceback.
     try:
         from edge_agent.greengrass.component import run_component  # noqa: PLC0415
-    except ImportError:
-        log.error("Greengrass support is not installed in this build")
+    except MissingExtraError as e:
+        log.error("cannot run as a Greengrass component", extra={"error": str(e)})
         return EXIT_FAILED
     return run_component()
 
@@ -156,8 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return show_status(state_dir=args.state_dir, config_path=args.config, as_json=args.json)
     if args.command == "demo":
-        from edge_agent.demo import run_demo  # noqa: PLC0415
-
+        try:
+            from edge_agent.demo import run_demo  # noqa: PLC0415
+        except MissingExtraError as e:
+            print(f"edge-agent demo: {e}", file=sys.stderr)
+            return EXIT_FAILED
         return run_demo(duration=args.duration, speed=args.speed, seed=args.seed, plain=args.plain)
     return EXIT_FAILED  # pragma: no cover - argparse enforces the choices
 

@@ -1,18 +1,30 @@
 """From the outbox to the publisher: rate limited, a bounded number in flight, acknowledged.
 
-A fetcher reads committed batches in commit order into a small queue; ``max_inflight`` workers
-publish them; acknowledgements are deleted from the outbox in groups. A batch the broker
-refuses stays in the outbox, is reported, and is tried again after ``retryRejectedSeconds``.
+A fetcher reads committed batches in commit order into a small queue; workers publish them;
+acknowledgements are deleted from the outbox in groups. A batch the broker refuses stays in
+the outbox, is reported, and is tried again after ``retryRejectedSeconds``; a transient failure
+(connection lost, no PUBACK in time, spooler full) is retried with backoff, with its batchId.
+
+How many publishes await their acknowledgement at once is decided in ONE place: the
+publisher's window (``Publisher.max_inflight``, which an MQTT connection lowers to the broker's
+Receive Maximum). The publisher is the only one that sees every publish on its connection (the
+heartbeat publishes too, not through here) and the only one that learns the broker's limit
+(from CONNACK) and when a connection, with its slots, is replaced. The dispatcher runs
+``max_inflight`` workers, one batch each, only so that the window can be kept full; they never
+stand in for the limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import logging
-import random
 from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from edge_agent.aio import wait_event
+from edge_agent.backoff import Backoff
 from edge_agent.errors import (
     NotConnectedError,
     PublishError,
@@ -26,11 +38,29 @@ from edge_agent.stats import AgentStats
 
 log = logging.getLogger("edge_agent.dispatch")
 
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
 _WARN_EVERY_SECONDS = 60.0
+# A failed publish: the broker or the connection needs time; up to 30 s between tries.
+RETRY_MIN_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+# A deletion refused by a full state disk: space may come back any moment, so never above 5 s.
+_ACK_RETRY_MIN_SECONDS = 0.5
+_ACK_RETRY_MAX_SECONDS = 5.0
 
 
 class Dispatcher:
-    """Moves batches from the outbox to the publisher until stopped."""
+    """Moves batches from the outbox to the publisher until stopped.
+
+    Run ``fetch()``, ``acknowledge()`` and ``max_inflight`` copies of ``work()``; at shutdown
+    cancel ``fetch`` and await ``drain()``. ``max_inflight`` defaults to the publisher's
+    window (``publisher.max_inflight``); fewer workers would leave slots of it unused.
+
+    ``executor``, when given, runs the blocking outbox calls (fetch, acknowledge,
+    record_failure) instead of the event loop's default pool (``asyncio.to_thread``), so the
+    caller can budget threads; it must always have a thread free for acknowledgements.
+    """
 
     def __init__(
         self,
@@ -40,19 +70,24 @@ class Dispatcher:
         gauge: OutboxGauge,
         stats: AgentStats,
         *,
-        max_inflight: int,
         retry_rejected_seconds: float,
         on_acknowledged: Callable[[set[int]], None],
+        max_inflight: int | None = None,
+        executor: concurrent.futures.Executor | None = None,
+        retry_min_seconds: float = RETRY_MIN_SECONDS,
+        retry_max_seconds: float = RETRY_MAX_SECONDS,
     ) -> None:
         self.outbox = outbox
         self.publisher = publisher
         self.limiter = limiter
         self.gauge = gauge
         self.stats = stats
-        self.max_inflight = max_inflight
+        self.max_inflight = publisher.max_inflight if max_inflight is None else max_inflight
         self.retry_rejected_seconds = retry_rejected_seconds
         self.on_acknowledged = on_acknowledged
-        self._queue: asyncio.Queue[OutboxItem] = asyncio.Queue(maxsize=max_inflight)
+        self._executor = executor
+        self._retry = (retry_min_seconds, retry_max_seconds)
+        self._queue: asyncio.Queue[OutboxItem] = asyncio.Queue(maxsize=self.max_inflight)
         self._new_data = asyncio.Event()
         self._acked: list[int] = []
         self._ack_event = asyncio.Event()
@@ -73,6 +108,13 @@ class Dispatcher:
         """Batches fetched and not yet acknowledged or parked."""
         return len(self._handed) - len(self._parked)
 
+    async def _blocking(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run a blocking outbox call in the executor given, else in the loop's default pool."""
+        if self._executor is None:
+            return await asyncio.to_thread(call, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(call, *args, **kwargs))
+
     # ------------------------------------------------------------------ fetching
 
     async def fetch(self) -> None:
@@ -87,7 +129,7 @@ class Dispatcher:
                     self._handed.discard(seq)
                 self._cursor = min(self._cursor, min(expired) - 1)
             self._new_data.clear()
-            items = await asyncio.to_thread(self.outbox.fetch, self._cursor, self.max_inflight * 4)
+            items = await self._blocking(self.outbox.fetch, self._cursor, self.max_inflight * 4)
             fresh = [item for item in items if item.seq not in self._handed]
             if items:
                 self._cursor = items[-1].seq
@@ -116,7 +158,7 @@ class Dispatcher:
             await self._publish(item)
 
     async def _publish(self, item: OutboxItem) -> None:
-        backoff = 0.5
+        backoff = Backoff(*self._retry)
         while True:
             await self.publisher.wait_ready()
             await self.limiter.acquire(len(item.payload))
@@ -134,7 +176,12 @@ class Dispatcher:
                         "retry_in": self.retry_rejected_seconds,
                     },
                 )
-                await asyncio.to_thread(self.outbox.record_failure, item.seq, e.reason)
+                try:
+                    await self._blocking(self.outbox.record_failure, item.seq, e.reason)
+                except StorageFullError as full:
+                    # Only bookkeeping (attempts, last error): the batch stays parked and is
+                    # retried all the same; a full disk must not end the publishing loop.
+                    self._warn_transient("state-full", full.reason)
                 loop = asyncio.get_running_loop()
                 self._parked[item.seq] = loop.time() + self.retry_rejected_seconds
                 self._new_data.set()
@@ -144,8 +191,7 @@ class Dispatcher:
                 kind = "not-connected" if isinstance(e, NotConnectedError) else "transient"
                 self.stats.publish_error(kind)
                 self._warn_transient(kind, e.reason)
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, 30.0)
+                await asyncio.sleep(backoff.next_delay())
                 continue
             self.stats.batches_published += 1
             self._acked.append(item.seq)
@@ -178,7 +224,7 @@ class Dispatcher:
         are kept and written later. Nothing is lost meanwhile; a crash before then only
         re-sends those batches, with their batchId.
         """
-        backoff = 0.5
+        backoff = Backoff(_ACK_RETRY_MIN_SECONDS, _ACK_RETRY_MAX_SECONDS)
         while True:
             await self._ack_event.wait()
             try:
@@ -190,11 +236,10 @@ class Dispatcher:
                     "acknowledged batches cannot be deleted from the outbox (state disk full); "
                     "retried until space is freed, nothing is lost",
                 )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)  # space may come back any moment
+                await asyncio.sleep(backoff.next_delay())
                 self._ack_event.set()
                 continue
-            backoff = 0.5
+            backoff.reset()
 
     async def flush_acks(self) -> None:
         """Delete what was acknowledged so far (kept for the next call if that fails)."""
@@ -203,7 +248,7 @@ class Dispatcher:
             return
         seqs, self._acked = self._acked, []
         try:
-            refs, freed, rows = await asyncio.to_thread(self.outbox.acknowledge, seqs)
+            refs, freed, rows = await self._blocking(self.outbox.acknowledge, seqs)
         except BaseException:
             self._acked[:0] = seqs
             raise

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.aio import wait_event
+from edge_agent.backoff import Backoff
 
 log = logging.getLogger("edge_agent.agent")
 
@@ -53,7 +53,7 @@ async def supervised(
 ) -> None:
     """Run ``loop`` until it returns or ``stopping`` is set; start it again after a failure,
     with capped, jittered exponential backoff."""
-    delay = FIRST_RETRY_SECONDS
+    backoff = Backoff(FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS)
     while not stopping.is_set():
         started = time.monotonic()
         status.state, status.error, status.since = "running", "", started
@@ -64,11 +64,11 @@ async def supervised(
         except Exception as e:
             now = time.monotonic()
             if now - started >= STABLE_SECONDS:
-                delay = FIRST_RETRY_SECONDS
+                backoff.reset()
             status.state, status.since = "failed", now
             status.error = f"{type(e).__name__}: {e}"
             status.failures += 1
-            wait = delay * (0.5 + random.random())
+            wait = backoff.next_delay()
             log.error(
                 "%s failed; started again in %.0f s (nothing is lost: its data is in the state "
                 "database)",
@@ -79,6 +79,5 @@ async def supervised(
             )
             if await wait_event(stopping, wait):
                 return
-            delay = min(delay * 2, MAX_RETRY_SECONDS)
             continue
         return

@@ -21,6 +21,7 @@ from edge_agent.config.paths import base_folder
 from edge_agent.config.probe import probe_findings
 from edge_agent.config.sections import Sections
 from edge_agent.errors import ConfigError
+from edge_agent.extras import config_problems as extras_problems
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ def check_document(
         config = parse_config(document, base_dir=base_dir)
     except ConfigError as e:
         found.problems += e.problems
+    if config is not None:
+        # What `run` needs beyond the configuration itself: the extras it names.
+        found.problems += extras_problems(config)
     # Of a refused configuration, the sections that are valid by themselves are checked.
     sections = Sections.of(config) if config is not None else Sections.salvage(document, base_dir)
     found.extend(environment_findings(sections, greengrass=greengrass, now=now))

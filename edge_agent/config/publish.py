@@ -84,6 +84,11 @@ class MqttConfig(Model):
     """How long a connection attempt (TCP, TLS, CONNACK) may take."""
     max_inflight: int = Field(default=16, ge=1, le=1000)
     """Batches published and not yet acknowledged, at most."""
+    # Long enough for a full window (maxInflight x maxPayloadBytes) to cross a slow uplink;
+    # a dead link is found sooner by the keep-alive, this catches a PUBACK that never comes.
+    ack_timeout_seconds: PositiveSeconds = 60
+    """Seconds to wait for a PUBACK before the connection is dropped, made again and the batch
+    re-sent with its batchId."""
     reconnect_min_seconds: PositiveSeconds = 1
     """First wait before reconnecting after a lost connection."""
     reconnect_max_seconds: PositiveSeconds = 60
@@ -128,6 +133,9 @@ class GreengrassConfig(Model):
     """How long connecting to the nucleus may take."""
     max_inflight: int = Field(default=8, ge=1, le=100)
     """Batches handed to the nucleus and not yet accepted, at most."""
+    ack_timeout_seconds: PositiveSeconds = 60
+    """Seconds to wait for the nucleus to answer a publish before the IPC connection is
+    dropped, made again and the batch re-sent with its batchId."""
     local_alerts_topic: str = "edge-agent/alerts"
     """Local (Greengrass pub/sub) topic alerts are also published on, for other components."""
 

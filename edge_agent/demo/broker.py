@@ -6,10 +6,12 @@ import socket
 from types import TracebackType
 from typing import Any
 
-from amqtt.broker import Broker
-from amqtt.errors import AMQTTError
-
 from edge_agent.errors import EdgeAgentError
+from edge_agent.extras import optional_dependency
+
+with optional_dependency("demo"):
+    from amqtt.broker import Broker
+    from amqtt.errors import AMQTTError
 
 HOST = "127.0.0.1"
 _LISTENER = "default"

@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.agent import Agent
-from edge_agent.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from edge_agent.backoff import Backoff
 from edge_agent.config.load import to_json
 from edge_agent.config.models import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.exit_codes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from edge_agent.greengrass.configuration import (
     configuration_problems,
     parse_component_configuration,
@@ -109,7 +110,7 @@ class GreengrassComponent:
         self._changed = self.session.changed
         self._configure_logging = configure_logging
         self._settle = settle_seconds
-        self._restart = (restart_min_seconds, max(restart_min_seconds, restart_max_seconds))
+        self._restart = (restart_min_seconds, restart_max_seconds)
         self._stop = asyncio.Event()
         self._document: dict[str, Any] | None = None  # what the current/last agent was given
         self.agent: Agent | None = None
@@ -191,17 +192,18 @@ class GreengrassComponent:
 
     async def _supervise(self) -> None:
         """Run agents one after the other until stopped."""
-        low, high = self._restart
-        retry_in = low
+        restart = Backoff(*self._restart)
         wanted = await self._wait_for_configuration()
         while wanted is not None:
             outcome = await self._run_agent(wanted)
             if outcome is None:
                 return
             if isinstance(outcome, _Wanted):
-                wanted, retry_in = outcome, low
+                wanted = outcome
+                restart.reset()
                 continue
             _raise_unless_ours(outcome.error)
+            retry_in = restart.next_delay()
             log.error(
                 "the agent failed; starting it again when the configuration changes or later",
                 extra={"error": _describe(outcome.error), "retry_in": round(retry_in, 1)},
@@ -211,9 +213,8 @@ class GreengrassComponent:
             if self._stop.is_set():
                 return
             if changed is not None:
-                wanted, retry_in = changed, low
-            else:
-                retry_in = min(retry_in * 2, high)
+                wanted = changed
+                restart.reset()
 
     async def _run_agent(self, wanted: _Wanted) -> _Wanted | _Failed | None:
         """Run an agent until stopped (None), a new configuration (to run next), or its failure."""

@@ -8,19 +8,21 @@
 
 from __future__ import annotations
 
-from awscrt.exceptions import AwsCrtError
-from awsiot.eventstreamrpc import (
-    AccessDeniedError,
-    ConnectionClosedError,
-    DeserializeError,
-    EventStreamError,
-    SerializeError,
-    StreamClosedError,
-    UnmappedDataError,
-)
-from awsiot.greengrasscoreipc import model
-
 from edge_agent.errors import EdgeAgentError, PublishError, PublishRejectedError
+from edge_agent.extras import optional_dependency
+
+with optional_dependency("greengrass"):
+    from awscrt.exceptions import AwsCrtError
+    from awsiot.eventstreamrpc import (
+        AccessDeniedError,
+        ConnectionClosedError,
+        DeserializeError,
+        EventStreamError,
+        SerializeError,
+        StreamClosedError,
+        UnmappedDataError,
+    )
+    from awsiot.greengrasscoreipc import model
 
 MQTT_PROXY_POLICY = "aws.greengrass.ipc.mqttproxy"
 PUBSUB_POLICY = "aws.greengrass.ipc.pubsub"
@@ -79,7 +81,9 @@ def publish_error(operation: str, policy: str, topic: str, error: BaseException)
             f"{operation} to {topic!r} not authorized: {text} — "
             + access_control_hint(policy, operation, topic)
         )
-    if isinstance(error, model.ServiceError | TimeoutError):
+    # No answer at all is not mapped here: GreengrassIpc drops the connection for it
+    # (NotConnectedError), as the publisher's acknowledgement timeout asks.
+    if isinstance(error, model.ServiceError):
         return PublishError(
             f"{operation} to {topic!r}: the nucleus cannot take it now ({text}); retry later",
             transient=True,

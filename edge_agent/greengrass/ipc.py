@@ -15,13 +15,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from awscrt.io import ClientBootstrap, SocketDomain, SocketOptions
-from awsiot.eventstreamrpc import AccessDeniedError, Connection, MessageAmendment
-from awsiot.greengrasscoreipc import model
-from awsiot.greengrasscoreipc.client import GreengrassCoreIPCClient
-from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
-
 from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError, NotConnectedError
+from edge_agent.extras import optional_dependency
 from edge_agent.greengrass.errors import (
     CONNECTION_ERRORS,
     MQTT_PROXY_POLICY,
@@ -40,6 +35,13 @@ from edge_agent.greengrass.events import (
     deliver,
     settle,
 )
+
+with optional_dependency("greengrass"):
+    from awscrt.io import ClientBootstrap, SocketDomain, SocketOptions
+    from awsiot.eventstreamrpc import AccessDeniedError, Connection, MessageAmendment
+    from awsiot.greengrasscoreipc import model
+    from awsiot.greengrasscoreipc.client import GreengrassCoreIPCClient
+    from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
 ENV_SOCKET_PATH = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"
 ENV_AUTH_TOKEN = "SVCUID"
@@ -193,16 +195,31 @@ class GreengrassIpc:
         start: _Start,
         map_error: Callable[[BaseException], EdgeAgentError],
         timeout_seconds: float | None = None,
+        *,
+        drop_on_timeout: bool = False,
     ) -> Any:
-        """Start a request on the client and await its response, mapping its errors."""
+        """Start a request on the client and await its response, mapping its errors.
+
+        ``drop_on_timeout``: no answer in time means the connection is no good; it is closed
+        (whoever owns it connects again: ``wait_closed()`` returns) and NotConnectedError
+        raised, as for a connection that dropped under the request.
+        """
         if not self.is_connected:
             raise NotConnectedError(f"{operation}: not connected to the Greengrass nucleus")
         limit = self.request_timeout_seconds if timeout_seconds is None else timeout_seconds
+        client = self._client
         try:
             async with asyncio.timeout(limit):
-                return await asyncio.wrap_future(start(self._client))
+                return await asyncio.wrap_future(start(client))
         except TimeoutError:
-            raise map_error(TimeoutError(f"no answer from the nucleus within {limit} s")) from None
+            reason = f"no answer from the nucleus within {limit:g} s"
+            if not drop_on_timeout:
+                raise map_error(TimeoutError(reason)) from None
+            if self._client is client:  # not a newer connection, made meanwhile
+                await self.close()
+            raise NotConnectedError(
+                f"{operation}: {reason}; connection closed to make a new one"
+            ) from None
         except model.GreengrassCoreIPCError as e:
             raise map_error(e) from e
         except PROTOCOL_ERRORS as e:
@@ -215,7 +232,10 @@ class GreengrassIpc:
     async def publish_to_iot_core(
         self, topic: str, payload: bytes, *, timeout_seconds: float | None = None
     ) -> None:
-        """PublishToIoTCore with QoS 1; returns once the nucleus accepted it into its spooler."""
+        """PublishToIoTCore with QoS 1; returns once the nucleus accepted it into its spooler.
+
+        No answer within ``timeout_seconds``: the connection is closed and NotConnectedError
+        raised (the publish may have been spooled: sent again, it keeps its batchId)."""
         await self._call(
             "PublishToIoTCore",
             lambda client: client.publish_to_iot_core_async(
@@ -223,18 +243,21 @@ class GreengrassIpc:
             ),
             lambda e: publish_error("PublishToIoTCore", MQTT_PROXY_POLICY, topic, e),
             timeout_seconds,
+            drop_on_timeout=True,
         )
 
     async def publish_to_topic(
         self, topic: str, payload: bytes, *, timeout_seconds: float | None = None
     ) -> None:
-        """PublishToTopic on the nucleus' local pub/sub, as a binary message."""
+        """PublishToTopic on the nucleus' local pub/sub, as a binary message (a timeout is
+        handled as for ``publish_to_iot_core``)."""
         message = model.PublishMessage(binary_message=model.BinaryMessage(message=payload))
         await self._call(
             "PublishToTopic",
             lambda client: client.publish_to_topic_async(topic=topic, publish_message=message),
             lambda e: publish_error("PublishToTopic", PUBSUB_POLICY, topic, e),
             timeout_seconds,
+            drop_on_timeout=True,
         )
 
     async def get_configuration(

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
 from typing import Any
 
+from edge_agent.backoff import Backoff
 from edge_agent.config.load import dump_problems
 from edge_agent.errors import ConfigProblem, NotConnectedError
 from edge_agent.greengrass.errors import IpcRequestError
@@ -47,8 +47,7 @@ class NucleusSession:
         self.ipc = ipc
         self.changed = asyncio.Event()
         self._validate = validate
-        self._reconnect_min = reconnect_min_seconds
-        self._reconnect_max = max(reconnect_min_seconds, reconnect_max_seconds)
+        self._reconnect = (reconnect_min_seconds, reconnect_max_seconds)
         self._proposals: asyncio.Queue[ConfigurationProposal] = asyncio.Queue(maxsize=16)
         self._state: LifecycleState | None = None
 
@@ -90,7 +89,7 @@ class NucleusSession:
 
     async def _keep_connected(self) -> None:
         loop = asyncio.get_running_loop()
-        delay = self._reconnect_min
+        backoff = Backoff(*self._reconnect)
         while True:
             try:
                 await self.ipc.connect()
@@ -99,13 +98,13 @@ class NucleusSession:
                     await self.ipc.subscribe_to_configuration_update(self._on_update),
                 ]
             except IPC_ERRORS as e:
+                delay = backoff.next_delay()
                 log.warning(
                     "cannot reach the Greengrass nucleus; retrying",
                     extra={"error": str(e), "retry_in": round(delay, 1)},
                 )
                 await self.ipc.close()
-                await self._backoff(delay)
-                delay = min(delay * 2, self._reconnect_max)
+                await asyncio.sleep(delay)
                 continue
             connected_at = loop.time()
             log.info("connected to the Greengrass nucleus", extra={"socket": self.ipc.socket_path})
@@ -127,13 +126,8 @@ class NucleusSession:
             else:
                 log.warning("connection to the Greengrass nucleus lost; reconnecting")
             if loop.time() - connected_at >= _STABLE_SECONDS:
-                delay = self._reconnect_min
-            await self._backoff(delay)
-            delay = min(delay * 2, self._reconnect_max)
-
-    async def _backoff(self, delay: float) -> None:
-        # Jitter keeps gateways restarted together from reconnecting in lockstep.
-        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                backoff.reset()
+            await asyncio.sleep(backoff.next_delay())
 
     def _on_update(self, update: ConfigurationUpdate) -> None:
         log.debug("configuration changed", extra={"keyPath": "/".join(update.key_path)})

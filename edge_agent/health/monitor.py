@@ -38,8 +38,8 @@ class Verdict:
 
 
 def is_connected(publisher: Publisher) -> bool:
-    """Whether the publisher says it is connected (publishers without the property: no)."""
-    return bool(getattr(publisher, "connected", False))
+    """Whether the publisher says it is connected."""
+    return publisher.connected
 
 
 class HealthMonitor:

@@ -16,11 +16,28 @@ class Publisher(Protocol):
     code, or the nucleus accepted it into its spooler) and raises a PublishError otherwise:
     NotConnectedError / transient errors keep the batch in the outbox for a retry,
     PublishRejectedError marks it as refused (it stays in the outbox and is reported).
+
+    The publisher is the one place that limits how many publishes await their acknowledgement:
+    at most ``max_inflight`` at once (an MQTT 5 connection: fewer if the broker's Receive
+    Maximum says so); a ``publish`` beyond that waits for a slot before it is sent. Callers
+    (the dispatcher, the heartbeat) run publishes concurrently and need no limit of their own.
+    An acknowledgement that does not come in time counts as a lost connection: the publish
+    raises NotConnectedError and the connection is replaced, so no slot is held forever.
     """
 
     @property
     def name(self) -> str:
         """What the publisher talks to, for logs and status."""
+        ...
+
+    @property
+    def connected(self) -> bool:
+        """Whether a publish may succeed now (for status and health)."""
+        ...
+
+    @property
+    def max_inflight(self) -> int:
+        """The most publishes awaiting acknowledgement at once (the configured ceiling)."""
         ...
 
     async def run(self) -> None:

@@ -17,15 +17,21 @@ class FakePublisher:
     * ``set_connected(False)``: every publish raises ``NotConnectedError`` and ``wait_ready``
       blocks until ``set_connected(True)``;
     * ``hold_acks()`` / ``release_acks()``: publishes wait for their "PUBACK" until released
-      (back-pressure tests); ``inflight`` counts them.
+      (back-pressure tests); ``inflight`` counts them, ``peak_inflight`` the most at once.
 
-    Only successful publishes are recorded in ``published``; ``attempts`` counts every call.
+    As a real publisher, at most ``max_inflight`` publishes await their acknowledgement; more
+    wait for a slot before they are "sent". ``sent`` lists what was sent, in sending order;
+    ``published`` what was acknowledged; ``attempts`` counts every call.
     """
 
-    def __init__(self, *, connected: bool = True) -> None:
+    def __init__(self, *, connected: bool = True, max_inflight: int = 16) -> None:
         self.published: list[tuple[str, bytes]] = []
+        self.sent: list[tuple[str, bytes]] = []
         self.attempts = 0
         self.inflight = 0
+        self.peak_inflight = 0
+        self._max_inflight = max_inflight
+        self._window = asyncio.Semaphore(max_inflight)
         self.closed = False
         self._ready = asyncio.Event()
         if connected:
@@ -45,6 +51,11 @@ class FakePublisher:
     def connected(self) -> bool:
         """Whether publishes may succeed now."""
         return self._ready.is_set() and not self.closed
+
+    @property
+    def max_inflight(self) -> int:
+        """The most publishes awaiting acknowledgement at once."""
+        return self._max_inflight
 
     def set_connected(self, connected: bool) -> None:
         """Go up or down, as ``run()`` would after a (re)connection or a drop."""
@@ -84,19 +95,22 @@ class FakePublisher:
     async def publish(self, topic: str, payload: bytes) -> None:
         """Record the payload, or fail as configured."""
         self.attempts += 1
-        if self.closed or not self._ready.is_set():
-            raise NotConnectedError("fake publisher not connected")
-        if self._disconnects:
-            self._disconnects -= 1
-            raise NotConnectedError("fake publisher: connection lost before PUBACK")
-        if self._reject:
-            reason, code = self._reject.pop(0)
-            raise PublishRejectedError(f"fake publisher refused the publish: {reason}", code)
-        self.inflight += 1
-        try:
-            await self._acks.wait()
-        finally:
-            self.inflight -= 1
+        async with self._window:
+            if self.closed or not self._ready.is_set():
+                raise NotConnectedError("fake publisher not connected")
+            if self._disconnects:
+                self._disconnects -= 1
+                raise NotConnectedError("fake publisher: connection lost before PUBACK")
+            if self._reject:
+                reason, code = self._reject.pop(0)
+                raise PublishRejectedError(f"fake publisher refused the publish: {reason}", code)
+            self.sent.append((topic, bytes(payload)))
+            self.inflight += 1
+            self.peak_inflight = max(self.peak_inflight, self.inflight)
+            try:
+                await self._acks.wait()
+            finally:
+                self.inflight -= 1
         async with self._changed:
             self.published.append((topic, bytes(payload)))
             self._changed.notify_all()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Mapping
 
+from edge_agent.backoff import Backoff
 from edge_agent.config.publish import GreengrassConfig
 from edge_agent.errors import NotConnectedError
 from edge_agent.greengrass.ipc import GreengrassIpc
@@ -27,7 +27,10 @@ class GreengrassPublisher:
     durable store and must keep a batch until this call returned. ``ServiceError`` (the spooler is
     full, back-pressure) raises a transient PublishError; ``UnauthorizedError`` raises
     PublishRejectedError naming the recipe's accessControl to fix; a lost connection raises
-    NotConnectedError. At most ``config.max_inflight`` publishes wait for an answer at a time.
+    NotConnectedError, and so does an answer that does not come within
+    ``config.ack_timeout_seconds``, after closing the connection so that it is made again.
+    At most ``config.max_inflight`` publishes wait for an answer at a time: the publisher's
+    one in-flight limit (the nucleus has no Receive Maximum to honour).
 
     Without ``ipc``, the publisher owns its connection, made from the component's environment
     (SVCUID and the nucleus socket path) with ``config.connect_timeout_seconds``: ``run()`` keeps
@@ -47,7 +50,6 @@ class GreengrassPublisher:
         environ: Mapping[str, str] | None = None,
         reconnect_min_seconds: float = 1.0,
         reconnect_max_seconds: float = 60.0,
-        publish_timeout_seconds: float = 60.0,
     ) -> None:
         self._config = config
         self._thing_name = thing_name
@@ -55,11 +57,10 @@ class GreengrassPublisher:
         self._ipc = ipc or GreengrassIpc.from_environment(
             environ,
             connect_timeout_seconds=config.connect_timeout_seconds,
-            request_timeout_seconds=publish_timeout_seconds,
+            request_timeout_seconds=config.ack_timeout_seconds,
         )
-        self._reconnect_min = reconnect_min_seconds
-        self._reconnect_max = max(reconnect_min_seconds, reconnect_max_seconds)
-        self._publish_timeout = publish_timeout_seconds
+        self._reconnect = (reconnect_min_seconds, reconnect_max_seconds)
+        self._publish_timeout = config.ack_timeout_seconds
         self._inflight = asyncio.Semaphore(config.max_inflight)
         self._ready = asyncio.Event()
         self._closing = False
@@ -76,6 +77,11 @@ class GreengrassPublisher:
         return self._ready.is_set()
 
     @property
+    def max_inflight(self) -> int:
+        """``publish.greengrass.maxInflight``: publishes waiting for the nucleus at once."""
+        return self._config.max_inflight
+
+    @property
     def ipc(self) -> GreengrassIpc:
         """The IPC connection this publisher publishes on (its own, or a shared one)."""
         return self._ipc
@@ -90,16 +96,16 @@ class GreengrassPublisher:
         if not self._owns_connection:
             await self._follow()
             return
-        delay = self._reconnect_min
+        backoff = Backoff(*self._reconnect)
         loop = asyncio.get_running_loop()
         try:
             while not self._closing:
                 try:
                     await self._ipc.connect()
                 except NotConnectedError as e:
-                    logger.warning("Greengrass IPC: %s; retrying in about %.1f s", e, delay)
-                    await self._backoff(delay)
-                    delay = min(delay * 2, self._reconnect_max)
+                    delay = backoff.next_delay()
+                    logger.warning("Greengrass IPC: %s; retrying in %.1f s", e, delay)
+                    await asyncio.sleep(delay)
                     continue
                 if self._closing:  # aclose() ran while we were connecting
                     break
@@ -112,9 +118,8 @@ class GreengrassPublisher:
                     break
                 logger.warning("Greengrass IPC connection lost: %r", reason)
                 if loop.time() - connected_at >= _STABLE_SECONDS:
-                    delay = self._reconnect_min
-                await self._backoff(delay)
-                delay = min(delay * 2, self._reconnect_max)
+                    backoff.reset()
+                await asyncio.sleep(backoff.next_delay())
         finally:
             self._ready.clear()
             await self._ipc.close()
@@ -140,10 +145,6 @@ class GreengrassPublisher:
             task.cancel()
             closed.cancel()
         return task in done and not self._closing
-
-    async def _backoff(self, delay: float) -> None:
-        # Jitter keeps gateways restarted together from reconnecting in lockstep.
-        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
     async def wait_ready(self) -> None:
         """Return when a publish may succeed (connected to the nucleus)."""

@@ -1,35 +1,30 @@
 """Direct MQTT publishing (AWS IoT Core or any broker) with paho-mqtt 2.x, bridged into asyncio.
 
-paho is a threaded client. The bridge follows aiomqtt: the blocking connect (TCP, TLS
-handshake) runs in ``asyncio.to_thread``, paho's network loop runs in its own thread
-(``loop_start``), and paho's callbacks only ever hand their data to the event loop through
-``loop.call_soon_threadsafe``; every future and counter is touched on the event loop alone.
-
-Each connection attempt gets a fresh paho client. When a connection drops, every publish
+``MqttPublisher.run()`` keeps one connection up (mqtt_connection.py: the paho thread bridge,
+the in-flight window, the PUBACK timeout) and makes a new one, with backoff, whenever it is
+lost. Each connection attempt gets a fresh paho client. When a connection drops, every publish
 still waiting for its PUBACK fails with ``NotConnectedError``: the batch is still in the
-outbox, which retries it (with the same batchId), so paho's own resend is not needed.
+outbox, which retries it (with the same batchId), so paho's own resend is not needed. A PUBACK
+that does not come within ``ackTimeoutSeconds`` is handled the same way: the connection is
+given up and a new one made.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 import ssl
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.aio import wait_event
+from edge_agent.backoff import Backoff
 from edge_agent.config.publish import MqttConfig
 from edge_agent.errors import NotConnectedError, PublishRejectedError
-from edge_agent.publish.ratelimit import RateLimiter
-from edge_agent.publish.tls import TlsContext, build_ssl_context
+from edge_agent.publish.mqtt_connection import MqttConnection
+from edge_agent.publish.tls import build_ssl_context
 
 logger = logging.getLogger("edge_agent.publish.mqtt")
 _paho_logger = logging.getLogger("edge_agent.publish.mqtt.paho")
@@ -57,150 +52,6 @@ class _ConnectError(Exception):
         self.slow = slow
 
 
-class _Connection:
-    """One paho client and the one connection it makes; never reused once lost.
-
-    Methods named ``_on_*`` run on paho's threads and only post to the event loop.
-    """
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        client: mqtt.Client,
-        tls: ssl.SSLContext | None,
-        max_inflight: int,
-    ) -> None:
-        self.client = client
-        self._max_inflight = max_inflight
-        self.window = asyncio.Semaphore(max_inflight)  # in-flight limit of this connection
-        self._tls = tls if isinstance(tls, TlsContext) else None
-        self._loop = loop
-        # None: the connection closed before any CONNACK arrived.
-        self.connack: asyncio.Future[ReasonCode | None] = loop.create_future()
-        self.lost: asyncio.Future[str] = loop.create_future()
-        self.pending: dict[int, asyncio.Future[None]] = {}
-        self.up = False
-        self._lock = threading.Lock()  # orders open() against close() across threads
-        self._closed = False
-        self._loop_started = False
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-
-    # ---------------------------------------------------------------- paho threads
-
-    def _post(self, callback: Callable[..., None], *args: Any) -> None:
-        # A closed event loop raises RuntimeError: nobody waits for this connection any more.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(callback, *args)
-
-    def _on_connect(
-        self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, properties: Any
-    ) -> None:
-        receive_maximum = getattr(properties, "ReceiveMaximum", None)
-        self._post(self._connack_received, reason, receive_maximum)
-
-    def _on_disconnect(
-        self, _c: mqtt.Client, _u: Any, flags: mqtt.DisconnectFlags, reason: ReasonCode, _p: Any
-    ) -> None:
-        by = "broker sent DISCONNECT" if flags.is_disconnect_packet_from_server else "closed"
-        self._post(self.mark_lost, f"{by}: {reason}")
-
-    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
-        self._post(self._puback_received, mid, reason)
-
-    def open(self, host: str, port: int, keep_alive: int, mqtt5: bool) -> None:
-        """Connect (blocking: TCP, TLS, CONNECT sent) and start paho's network thread."""
-        tls = self._tls
-        try:
-            if mqtt5:
-                # A fresh session each time: unacknowledged batches are the outbox's business.
-                self.client.connect(host, port, keep_alive, clean_start=True)
-            else:
-                self.client.connect(host, port, keep_alive)
-        except OSError:
-            if tls is not None:
-                tls.release_socket(close=True)
-            raise
-        if tls is not None:
-            tls.release_socket(close=False)
-        with self._lock:
-            if self._closed:
-                # Abandoned while connecting (cancelled); without a loop thread, disconnect()
-                # writes DISCONNECT and closes the socket right here.
-                self.client.disconnect()
-                return
-            self.client.loop_start()
-            self._loop_started = True
-
-    def close(self) -> None:
-        """Disconnect and join paho's network thread (blocking; idempotent)."""
-        with self._lock:
-            self._closed = True
-            started, self._loop_started = self._loop_started, False
-        if started:
-            self.client.disconnect()
-            self.client.loop_stop()
-
-    # ---------------------------------------------------------------- event loop
-
-    def _connack_received(self, reason: ReasonCode, receive_maximum: int | None) -> None:
-        # paho ignores the broker's Receive Maximum (MQTT 5), and sending more unacknowledged
-        # QoS 1 messages than it is a protocol error: the window enforces it.
-        if isinstance(receive_maximum, int) and receive_maximum < self._max_inflight:
-            self.window = asyncio.Semaphore(receive_maximum)
-        if not self.connack.done():
-            self.connack.set_result(reason)
-
-    def _puback_received(self, mid: int, reason: ReasonCode) -> None:
-        ack = self.pending.pop(mid, None)
-        if ack is None or ack.done():
-            return  # its publish was cancelled, or the connection was already given up
-        if reason.is_failure:
-            ack.set_exception(
-                PublishRejectedError(f"broker refused the publish: {reason}", reason.value)
-            )
-        else:
-            # Includes 16, "No matching subscribers": the broker accepted the message.
-            ack.set_result(None)
-
-    def mark_lost(self, reason: str) -> None:
-        """Give the connection up: fail the CONNACK wait and every publish awaiting a PUBACK."""
-        self.up = False
-        if not self.connack.done():
-            self.connack.set_result(None)
-        if not self.lost.done():
-            self.lost.set_result(reason)
-        pending, self.pending = self.pending, {}
-        for ack in pending.values():
-            if not ack.done():
-                ack.set_exception(NotConnectedError(f"connection lost before PUBACK ({reason})"))
-
-    async def publish(self, topic: str, payload: bytes) -> None:
-        """Send one QoS 1 publish and wait for its PUBACK."""
-        mid, ack = self._send(topic, payload)
-        try:
-            await ack
-        finally:
-            self.pending.pop(mid, None)  # a cancelled wait must not leave its future behind
-
-    def _send(self, topic: str, payload: bytes) -> tuple[int, asyncio.Future[None]]:
-        if not self.up or self.lost.done():
-            raise NotConnectedError()
-        try:
-            info = self.client.publish(topic, payload, qos=1)
-        except ValueError as e:
-            # paho validates topics and sizes; the same batch would fail again.
-            raise PublishRejectedError(f"cannot publish to {topic!r}: {e}") from e
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise NotConnectedError(f"publish not sent: {mqtt.error_string(info.rc)}")
-        # Registered before the loop runs again, so the PUBACK callback (posted through
-        # call_soon_threadsafe) always finds it.
-        ack: asyncio.Future[None] = self._loop.create_future()
-        self.pending[info.mid] = ack
-        return info.mid, ack
-
-
 class MqttPublisher:
     """Publishes with QoS 1 over one MQTT connection that ``run()`` keeps up.
 
@@ -208,30 +59,20 @@ class MqttPublisher:
     while disconnected or when the connection drops before the PUBACK (retry later), and
     ``PublishRejectedError`` when an MQTT 5 broker refuses the message (reason code >= 0x80,
     e.g. 135 Not authorized). MQTT 3.1.1 has no reason codes: a refused message is
-    acknowledged like any other.
-
-    ``rate_limiter``, when given, paces every publish (publishes/s and bytes/s).
+    acknowledged like any other. Pacing (publishes/s, bytes/s) is the caller's: the
+    dispatcher's RateLimiter.
     """
 
-    def __init__(
-        self,
-        config: MqttConfig,
-        *,
-        thing_name: str,
-        rate_limiter: RateLimiter | None = None,
-    ) -> None:
+    def __init__(self, config: MqttConfig, *, thing_name: str) -> None:
         self._config = config
         self.thing_name = thing_name
         # Never the bare thing name: the Greengrass nucleus connects with it, and IoT Core
         # drops the older of two connections that share a client id.
         self.client_id = config.client_id or f"{thing_name}-edge-agent"
         self._ssl_context = build_ssl_context(config.tls) if config.tls is not None else None
-        self._rate_limiter = rate_limiter
-        self._inflight = asyncio.Semaphore(config.max_inflight)
         self._ready = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._connection: _Connection | None = None
-        self._rng = random.Random()
+        self._connection: MqttConnection | None = None
         self.publishes_ok = 0
         self.publishes_rejected = 0
         self.disconnects = 0
@@ -250,6 +91,11 @@ class MqttPublisher:
         return self._connection is not None and self._connection.up
 
     @property
+    def max_inflight(self) -> int:
+        """``publish.mqtt.maxInflight``: the window's size unless the broker asks for less."""
+        return self._config.max_inflight
+
+    @property
     def inflight(self) -> int:
         """Publishes sent and waiting for their PUBACK."""
         return len(self._connection.pending) if self._connection is not None else 0
@@ -263,10 +109,14 @@ class MqttPublisher:
     async def run(self) -> None:
         """Connect, and reconnect with capped, jittered exponential backoff, until cancelled."""
         loop = asyncio.get_running_loop()
-        failures = 0
+        backoff = Backoff(self._config.reconnect_min_seconds, self._config.reconnect_max_seconds)
         while not self._stopping.is_set():
-            connection = _Connection(
-                loop, self._new_client(), self._ssl_context, self._config.max_inflight
+            connection = MqttConnection(
+                loop,
+                self._new_client(),
+                self._ssl_context,
+                self._config.max_inflight,
+                self._config.ack_timeout_seconds,
             )
             self._connection = connection
             slow = False
@@ -278,30 +128,35 @@ class MqttPublisher:
                     return
                 # A connection that held for a while resets the backoff; one that drops at
                 # once (e.g. another client took our client id) keeps slowing down.
-                stable = loop.time() - connected_at >= self._config.reconnect_max_seconds
-                failures = 0 if stable else failures + 1
+                if loop.time() - connected_at >= self._config.reconnect_max_seconds:
+                    backoff.reset()
                 self.disconnects += 1
                 self.last_error = f"connection lost: {reason}"
                 self._log(logging.WARNING, "mqtt.disconnected", self.last_error, reason=reason)
             except _ConnectError as e:
                 if self._stopping.is_set():
                     return
-                failures, slow, self.last_error = failures + 1, e.slow, e.reason
+                slow, self.last_error = e.slow, e.reason
                 level = logging.ERROR if e.slow else logging.WARNING
+                attempt = backoff.attempts + 1
                 self._log(
-                    level, "mqtt.connect_failed", f"cannot connect: {e.reason}", attempt=failures
+                    level, "mqtt.connect_failed", f"cannot connect: {e.reason}", attempt=attempt
                 )
             finally:
                 self._ready.clear()
                 self._connection = None
                 connection.mark_lost("publisher stopped" if self._stopping.is_set() else "closed")
                 await asyncio.to_thread(connection.close)
-            delay = self._backoff(failures, slow=slow)
+            # The floor (reconnectMinSeconds) keeps us under IoT Core's ~1 CONNECT/s per client
+            # id; a refusal only a person can fix is retried at the slowest pace at once.
+            delay = backoff.next_delay()
+            if slow:
+                delay = backoff.maximum
             message = f"reconnecting in {delay:.2f} s"
             self._log(logging.INFO, "mqtt.reconnect_wait", message, delay_seconds=round(delay, 3))
             await wait_event(self._stopping, delay)
 
-    async def _hold(self, connection: _Connection) -> str:
+    async def _hold(self, connection: MqttConnection) -> str:
         """Mark the connection ready and wait until it is lost; returns why."""
         if connection.lost.done():  # dropped (or closed) right after its CONNACK
             return connection.lost.result()
@@ -324,8 +179,8 @@ class MqttPublisher:
             reconnect_on_failure=False,  # run() reconnects, with a fresh client
         )
         client.connect_timeout = self._config.connect_timeout_seconds
-        # Our semaphores are the limit; paho's own (default 20) would hold messages back.
-        client.max_inflight_messages_set(self._config.max_inflight)
+        # 0 = no limit in paho: the connection's window is the one limit (module docstring).
+        client.max_inflight_messages_set(0)
         if self._ssl_context is not None:
             client.tls_set_context(self._ssl_context)
         if self._config.username is not None:
@@ -333,7 +188,7 @@ class MqttPublisher:
         client.enable_logger(_paho_logger)
         return client
 
-    async def _connect(self, connection: _Connection) -> None:
+    async def _connect(self, connection: MqttConnection) -> None:
         config = self._config
         where = f"{config.host}:{config.port}"
         self._log(logging.INFO, "mqtt.connecting", f"connecting to {self.name}")
@@ -375,20 +230,6 @@ class MqttPublisher:
             text = f"CONNACK refused: {reason} ({reason.value})"
             raise _ConnectError(f"{text} — {hint}" if hint else text, slow=hint is not None)
 
-    def _backoff(self, failures: int, *, slow: bool) -> float:
-        """Seconds to wait before the next attempt.
-
-        Full jitter between reconnect_min_seconds and a ceiling that doubles per failure up
-        to reconnect_max_seconds. The floor keeps us under IoT Core's ~1 CONNECT/s per client
-        id; jitter keeps a fleet of gateways from reconnecting in lockstep after an outage.
-        """
-        low = self._config.reconnect_min_seconds
-        high = max(low, self._config.reconnect_max_seconds)
-        if slow:
-            return high
-        ceiling = min(high, low * 2 ** min(failures, 32))
-        return self._rng.uniform(low, ceiling)
-
     async def wait_ready(self) -> None:
         """Return once connected (immediately if connected now); refused after ``aclose``."""
         if self._stopping.is_set():
@@ -398,23 +239,24 @@ class MqttPublisher:
     # ---------------------------------------------------------------- publishing
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        """Publish with QoS 1 and return when the PUBACK arrives."""
-        if self._rate_limiter is not None:
-            await self._rate_limiter.acquire(len(payload))
-        async with self._inflight:  # held until the PUBACK (or the failure) arrives
-            connection = self._connection
-            if connection is None or not connection.up:
-                raise NotConnectedError(f"not connected to {self.name}")
-            try:
-                async with connection.window:
-                    await connection.publish(topic, payload)
-            except PublishRejectedError as e:
-                self.publishes_rejected += 1
-                message = f"publish to {topic!r} refused: {e.reason}"
-                fields = {"topic": topic, "code": e.code}
-                self._log(logging.WARNING, "mqtt.publish_rejected", message, **fields)
-                raise
-            self.publishes_ok += 1
+        """Publish with QoS 1 and return when the PUBACK arrives.
+
+        Waits for a slot of the connection's window first; the slot is held until the PUBACK,
+        the failure, or the ack timeout (which drops the connection).
+        """
+        connection = self._connection
+        if connection is None or not connection.up:
+            raise NotConnectedError(f"not connected to {self.name}")
+        try:
+            async with connection.window:
+                await connection.publish(topic, payload)
+        except PublishRejectedError as e:
+            self.publishes_rejected += 1
+            message = f"publish to {topic!r} refused: {e.reason}"
+            fields = {"topic": topic, "code": e.code}
+            self._log(logging.WARNING, "mqtt.publish_rejected", message, **fields)
+            raise
+        self.publishes_ok += 1
 
     async def aclose(self) -> None:
         """Disconnect, join paho's thread, and make ``run()`` return."""

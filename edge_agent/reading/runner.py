@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +21,7 @@ from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from edge_agent.aio import wait_event
+from edge_agent.backoff import Backoff
 from edge_agent.config.sources import SourceConfig
 from edge_agent.errors import (
     SourceAccessError,
@@ -116,21 +116,22 @@ class SourceRunner:
         def notify(path: str | None) -> None:
             loop.call_soon_threadsafe(self._hint, path)
 
-        delay = 1.0
+        backoff = Backoff(1.0, self.config.rescan_seconds)
         while not self._stopping.is_set():
             try:
                 await asyncio.get_running_loop().run_in_executor(
                     self._watch_executor, self.source.watch, notify, self._thread_stop
                 )
-                delay = 1.0
+                backoff.reset()
+                delay = backoff.next_delay()
             except (TransientError, SourceAccessError) as e:
+                delay = backoff.next_delay()
                 log.warning(
                     "watching stopped; the periodic rescan goes on",
                     extra={"source": self.config.name, "error": str(e), "retry_in": delay},
                 )
             if await self._sleep(delay):
                 return
-            delay = min(delay * 2, self.config.rescan_seconds)
             self._hint(None)
 
     async def _sleep(self, seconds: float) -> bool:
@@ -151,7 +152,7 @@ class SourceRunner:
         )
         next_rescan = loop.time()
         next_sweep = loop.time() + _FIRST_SWEEP_SECONDS
-        backoff = 1.0
+        backoff = Backoff(1.0, 60.0)
         while not self._stopping.is_set():
             now = loop.time()
             try:
@@ -168,7 +169,7 @@ class SourceRunner:
                     if self.status.state != "paused":
                         # The share answers again; a pause is the reading pass's to lift.
                         self._set_state("watching", "")
-                    backoff = 1.0
+                    backoff.reset()
                     if loop.time() >= next_sweep:
                         next_sweep = loop.time() + _SWEEP_SECONDS
                         present = frozenset(info.path for info in listing)
@@ -196,9 +197,8 @@ class SourceRunner:
                 continue
             except SourceUnavailableError as e:
                 self._set_state("unavailable", e.reason)
-                if await self._sleep(backoff * (0.5 + random.random())):
+                if await self._sleep(backoff.next_delay()):
                     return
-                backoff = min(backoff * 2, 60.0)
                 self._rescan_now = True
                 continue
             t = loop.time()

@@ -8,7 +8,6 @@ connection is dropped and the call retried once on a fresh one. See docs/smb.md.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import io
@@ -18,36 +17,33 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
-import smbclient
-from smbclient._io import SMBDirectoryIO
-from smbprotocol.change_notify import (
-    ChangeNotifyFlags,
-    CompletionFilter,
-    FileAction,
-    FileSystemWatcher,
-)
-from smbprotocol.exceptions import (
-    SMBAuthenticationError,
-    SMBException,
-    SMBOSError,
-    SMBResponseException,
-)
-from smbprotocol.file_info import FileAttributes
-from smbprotocol.header import NtStatus
-from smbprotocol.tree import TreeConnect
-
 from edge_agent.config.sources import SourceConfig
 from edge_agent.errors import FileChangedError, SourceAccessError, SourceUnavailableError
+from edge_agent.extras import optional_dependency
 from edge_agent.sources.base import ChangeCallback, FileInfo, PathFilter
 from edge_agent.sources.smb_errors import (
     ACCOUNT,
     HINT_LOGON,
     HINT_PERMISSION,
+    abandon,
     connection_lost,
     status_name,
     status_of,
     unless_gone,
 )
+from edge_agent.sources.smb_watch import ShareWatcher, open_directory
+
+with optional_dependency("smb"):
+    import smbclient
+    from smbprotocol.exceptions import (
+        SMBAuthenticationError,
+        SMBException,
+        SMBOSError,
+        SMBResponseException,
+    )
+    from smbprotocol.file_info import FileAttributes
+    from smbprotocol.header import NtStatus
+    from smbprotocol.tree import TreeConnect
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +51,9 @@ _T = TypeVar("_T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _READ_BUFFER_BYTES = 1024 * 1024  # one SMB READ per MiB: few round trips, bounded memory
-_STOP_CHECK_SECONDS = 0.5  # a pending CHANGE_NOTIFY cannot wait on `stop` as well
-_BACKOFF_MIN_SECONDS = 1.0
-_BACKOFF_MAX_SECONDS = 60.0
+_WATCH = "watch the folder"  # what the source is doing, for the watcher's error messages
 _MAX_NAME_SUFFIX = 1000
 _MAX_DEPTH = 32
-_NOTIFY_FILTER = (
-    CompletionFilter.FILE_NOTIFY_CHANGE_FILE_NAME
-    | CompletionFilter.FILE_NOTIFY_CHANGE_DIR_NAME
-    # Samba reports appends made on the server only under ATTRIBUTES (notes/infra.md).
-    | CompletionFilter.FILE_NOTIFY_CHANGE_ATTRIBUTES
-    | CompletionFilter.FILE_NOTIFY_CHANGE_SIZE
-    | CompletionFilter.FILE_NOTIFY_CHANGE_LAST_WRITE
-)
-_ADDED = (FileAction.FILE_ACTION_ADDED, FileAction.FILE_ACTION_RENAMED_NEW_NAME)
 _SKIP_DIR = FileAttributes.FILE_ATTRIBUTE_HIDDEN | FileAttributes.FILE_ATTRIBUTE_SYSTEM
 _NOT_A_FILE = FileAttributes.FILE_ATTRIBUTE_DIRECTORY | FileAttributes.FILE_ATTRIBUTE_REPARSE_POINT
 
@@ -76,17 +61,6 @@ _NOT_A_FILE = FileAttributes.FILE_ATTRIBUTE_DIRECTORY | FileAttributes.FILE_ATTR
 def _mtime_ns(when: datetime) -> int:
     # Directory listings carry microseconds; stat is truncated to match, so both agree.
     return (when - _EPOCH) // timedelta(microseconds=1) * 1000
-
-
-def _abandon(handle: Any) -> None:
-    """Close an smbclient handle; if its connection is already dead, just forget it."""
-    try:
-        handle.close()
-    except (SMBException, OSError) as err:
-        log.debug("closing an SMB handle on a dead connection: %s", err)
-        # smbclient warns about unclosed handles at garbage collection; there is no public
-        # way to mark a handle closed whose connection is gone.
-        handle.fd._connected = False
 
 
 class SmbSource:
@@ -252,76 +226,17 @@ class SmbSource:
         ``notify(None)`` when the server lost track (overflow), a folder appeared, or the
         connection dropped. A lost connection is re-established with capped backoff.
         """
-        delay = _BACKOFF_MIN_SECONDS
-        lost = False
-        while not stop.is_set():
-            try:
-                folder = self._run("watch the folder", self._open_folder)
-                try:
-                    if lost:
-                        log.info("source %s: watching the share again", self._name)
-                        notify(None)  # changes made while we were away
-                    lost, delay = False, _BACKOFF_MIN_SECONDS
-                    self._notify_until_stopped(folder, notify, stop)
-                finally:
-                    _abandon(folder)
-            except (SourceUnavailableError, SourceAccessError) as err:
-                if stop.is_set():
-                    return  # the agent is stopping and closed the session under us
-                log.warning(
-                    "source %s: change notification interrupted (%s); retrying in %.0f s",
-                    self._name,
-                    err,
-                    delay,
-                )
-            else:
-                return
-            lost = True
-            notify(None)
-            if stop.wait(delay):
-                return
-            delay = min(delay * 2, _BACKOFF_MAX_SECONDS)
+        ShareWatcher(
+            self._name,
+            open_folder=lambda: self._run(_WATCH, self._open_folder),
+            translate=lambda err: self._translate(err, _WATCH, None),
+            wanted=self._filter,
+            recursive=self._recursive,
+            skip=self._skip,
+        ).run(notify, stop)
 
     def _open_folder(self) -> Any:
-        folder = SMBDirectoryIO(self._root_unc, share_access="rwd", **self._kwargs)
-        folder.open()
-        return folder
-
-    def _notify_until_stopped(
-        self, folder: Any, notify: ChangeCallback, stop: threading.Event
-    ) -> None:
-        flags = ChangeNotifyFlags.SMB2_WATCH_TREE if self._recursive else 0
-        while not stop.is_set():
-            watcher = FileSystemWatcher(folder.fd)
-            try:
-                watcher.start(_NOTIFY_FILTER, flags=flags)
-            except (SMBException, OSError) as err:
-                raise self._translate(err, "watch the folder", None) from err
-            while not watcher.response_event.wait(_STOP_CHECK_SECONDS):
-                if stop.is_set():
-                    with contextlib.suppress(SMBException, OSError):
-                        watcher.cancel()  # the server answers STATUS_CANCELLED
-                    return
-            try:
-                changes = watcher.result
-            except (SMBException, OSError) as err:
-                raise self._translate(err, "watch the folder", None) from err
-            if changes is None:  # the request ended without an answer: connection lost
-                reason = getattr(watcher, "_t_exc", None) or "no response"
-                raise SourceUnavailableError(self._name, f"change notification ended: {reason}")
-            if not changes:
-                notify(None)  # overflow (STATUS_NOTIFY_ENUM_DIR): rescan
-            for change in changes:
-                self._report(change, notify)
-
-    def _report(self, change: Any, notify: ChangeCallback) -> None:
-        path = str(change["file_name"].get_value()).replace("\\", "/")
-        if self._skip and (path == self._skip or path.startswith(self._skip + "/")):
-            return
-        if self._filter(path):
-            notify(path)
-        elif self._recursive and change["action"].get_value() in _ADDED:
-            notify(None)  # maybe a folder moved in, whose files get no events of their own
+        return open_directory(self._root_unc, **self._kwargs)
 
     # ------------------------------------------------------------------ connection and errors
 
@@ -464,5 +379,5 @@ class _SmbReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            _abandon(self._raw)
+            abandon(self._raw)
         super().close()

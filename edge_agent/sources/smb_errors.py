@@ -1,17 +1,29 @@
 """What smbprotocol's errors mean for a source: gone, reconnect, or a setting to fix.
 
-NTSTATUS codes and socket errors sorted into the few cases the SMB source acts on, and the
-hints a technician gets for a refused logon or permission.
+NTSTATUS codes and socket errors sorted into the few cases the SMB source acts on, the hints a
+technician gets for a refused logon or permission, and how to let go of a handle whose
+connection died.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from smbprotocol.exceptions import SMBConnectionClosed, SMBOSError, SMBResponseException
-from smbprotocol.header import NtStatus
+from edge_agent.extras import optional_dependency
+
+with optional_dependency("smb"):
+    from smbprotocol.exceptions import (
+        SMBConnectionClosed,
+        SMBException,
+        SMBOSError,
+        SMBResponseException,
+    )
+    from smbprotocol.header import NtStatus
+
+log = logging.getLogger("edge_agent.sources.smb")
 
 _T = TypeVar("_T")
 
@@ -91,3 +103,15 @@ def unless_gone(call: Callable[[], _T], *, allowed: bool = True) -> _T | None:
         if allowed and is_gone(err):
             return None
         raise
+
+
+def abandon(handle: Any) -> None:
+    """Close an smbclient handle; if its connection is already dead, just forget it."""
+    try:
+        handle.close()
+    except (SMBException, OSError) as err:
+        log.debug("closing an SMB handle on a dead connection: %s", err)
+        # smbclient warns about unclosed handles at garbage collection; there is no public
+        # way to mark a handle closed whose connection is gone (private API: see pyproject's
+        # upper bound on smbprotocol).
+        handle.fd._connected = False

@@ -114,6 +114,18 @@ def test_the_recipe_is_rendered_with_the_version_bucket_and_buildable_platforms(
     assert rendered["ComponentConfiguration"] == source["ComponentConfiguration"]
 
 
+def test_the_install_step_asks_for_the_extras_the_build_collects() -> None:
+    recipe = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+
+    wanted = build.GATEWAY_EXTRAS.split(",")
+    assert set(wanted) <= set(extras)
+    for manifest in recipe["Manifests"]:
+        script = manifest["Lifecycle"]["Install"]["Script"]
+        assert script.endswith(f"'edge-agent[{build.GATEWAY_EXTRAS}]'"), script
+
+
 def test_the_zip_is_the_same_for_the_same_wheels(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
@@ -343,7 +355,9 @@ def test_the_host_build_makes_a_zip_of_wheels_and_a_recipe_for_this_platform(
         names = archive.namelist()
     assert names and all(n.startswith("wheels/") and n.endswith(".whl") for n in names)
     assert f"wheels/edge_agent-{version}-py3-none-any.whl" in names
-    assert any(n.startswith("wheels/awscrt-") for n in names)
+    assert any(n.startswith("wheels/awscrt-") for n in names)  # the greengrass extra
+    assert any(n.startswith("wheels/smbprotocol-") for n in names)  # the smb extra
+    assert not any(n.startswith("wheels/amqtt-") for n in names)  # the demo's, not a gateway's
     assert built.recipe["ComponentVersion"] == version
     [manifest] = built.recipe["Manifests"]
     assert manifest["Platform"] == {"os": "linux", "architecture": ARCHITECTURE[arch]}

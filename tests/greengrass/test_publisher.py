@@ -23,12 +23,13 @@ TOPIC = "dt/edge-agent/gateway-01/line1"
 
 def _publisher(nucleus: NucleusDouble, **config: object) -> GreengrassPublisher:
     return GreengrassPublisher(
-        GreengrassConfig.model_validate({"connectTimeoutSeconds": 5, **config}),
+        GreengrassConfig.model_validate(
+            {"connectTimeoutSeconds": 5, "ackTimeoutSeconds": 10, **config}
+        ),
         thing_name="gateway-01",
         environ=nucleus.env,
         reconnect_min_seconds=0.01,
         reconnect_max_seconds=0.05,
-        publish_timeout_seconds=10,
     )
 
 
@@ -169,6 +170,23 @@ async def test_in_flight_publishes_are_bounded_by_max_inflight(nucleus: NucleusD
 
     assert len(nucleus.published) == 10
     assert nucleus.max_inflight_publishes == 3
+
+
+async def test_an_unanswered_publish_drops_the_connection_and_frees_its_slot(
+    nucleus: NucleusDouble,
+) -> None:
+    async for publisher in _running(_publisher(nucleus, maxInflight=1, ackTimeoutSeconds=0.3)):
+        nucleus.hold_publishes()  # the nucleus takes the request and never answers
+
+        with pytest.raises(NotConnectedError, match=r"no answer from the nucleus within 0\.3 s"):
+            await publisher.publish(TOPIC, b"unanswered")
+
+        await nucleus.wait_until(lambda: nucleus.connects == 2)  # a new connection
+        nucleus.release_publishes()
+        await asyncio.wait_for(publisher.wait_ready(), 5)
+        await publisher.publish(TOPIC, b"next")  # the one slot is free again
+
+    assert b"next" in [p.payload for p in nucleus.published]
 
 
 async def test_publish_without_a_connection_raises_not_connected(nucleus: NucleusDouble) -> None:

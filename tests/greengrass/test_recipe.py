@@ -73,7 +73,7 @@ def test_a_manifest_per_linux_platform_with_install_run_and_artifact(
         assert install["Script"].startswith("python3 -m venv {work:path}/venv && ")
         assert (
             "{work:path}/venv/bin/pip install --no-index --upgrade --find-links "
-            "{artifacts:decompressedPath}/edge-agent/wheels edge-agent"
+            "{artifacts:decompressedPath}/edge-agent/wheels 'edge-agent[greengrass,smb]'"
         ) in install["Script"]
         run = manifest["Lifecycle"]["Run"]
         assert run["Script"] == "{work:path}/venv/bin/edge-agent run --greengrass"

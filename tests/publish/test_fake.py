@@ -88,3 +88,15 @@ async def test_run_waits_until_cancelled() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_at_most_max_inflight_publishes_await_their_ack() -> None:
+    fake = FakePublisher(max_inflight=2)
+    fake.hold_acks()
+    publishes = [asyncio.create_task(fake.publish("dt/a", b"%d" % i)) for i in range(5)]
+    await asyncio.sleep(0.01)
+    assert (fake.inflight, len(fake.sent), fake.max_inflight) == (2, 2, 2)
+    fake.release_acks()
+    await asyncio.gather(*publishes)
+    assert fake.peak_inflight == 2
+    assert sorted(fake.sent) == sorted(fake.published)

@@ -420,13 +420,3 @@ async def test_aclose_makes_run_return(mosquitto: Broker) -> None:
     assert not publisher.connected
     with pytest.raises(NotConnectedError):
         await publisher.publish("dt/edge-agent/gateway-01/x", b"{}")
-
-
-def test_backoff_grows_with_full_jitter_and_is_capped() -> None:
-    config = MqttConfig(reconnect_min_seconds=1, reconnect_max_seconds=60)
-    publisher = MqttPublisher(config, thing_name=THING)
-    for failures, ceiling in [(0, 1), (1, 2), (3, 8), (6, 60), (100, 60)]:
-        delays = [publisher._backoff(failures, slow=False) for _ in range(200)]
-        assert all(1 <= d <= ceiling for d in delays)
-    assert max(publisher._backoff(10, slow=False) for _ in range(200)) > 30  # jittered up
-    assert publisher._backoff(0, slow=True) == 60  # auth refusals retry at the slowest pace
