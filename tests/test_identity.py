@@ -30,6 +30,7 @@ def _record(data: bytes, offset: int) -> FileRecord:
         rows_quarantined=0,
         rows_skipped=0,
         dataset_fp=None,
+        reread=0,
     )
 
 
