@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import sqlite3
 import threading
@@ -20,20 +19,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from edge_agent.config.models import AgentConfig
-from edge_agent.config.sources import SourceConfig
 from edge_agent.dispatch import Dispatcher
 from edge_agent.disposal import Disposer
-from edge_agent.errors import ConfigError, ConfigProblem, EdgeAgentError
+from edge_agent.errors import EdgeAgentError
 from edge_agent.farm.service import CONTEXT_KINDS, FARM_KINDS, Farm
 from edge_agent.farm.worker import FarmWorker
 from edge_agent.health import AgentHealth
 from edge_agent.publish.base import Publisher
+from edge_agent.publish.factory import make_publisher
 from edge_agent.publish.ratelimit import RateLimiter
 from edge_agent.reading.ingest import FileIngestor, IngestSettings
 from edge_agent.reading.retention import SourceLedger
 from edge_agent.reading.runner import SourceRunner
 from edge_agent.reading.stage import NoPendingWork, PendingWork, PublishAsRead, StageFactory
 from edge_agent.sources.base import Source
+from edge_agent.sources.factory import SecretReader, make_source
 from edge_agent.state.db import StateDB
 from edge_agent.state.ledger import Ledger
 from edge_agent.state.outbox import Outbox, OutboxGauge
@@ -43,63 +43,6 @@ from edge_agent.supervise import supervised
 from edge_agent.threads import ThreadBudget
 
 log = logging.getLogger("edge_agent.agent")
-
-SecretReader = Callable[[str], str]
-
-
-def make_publisher(config: AgentConfig) -> Publisher:
-    """The publisher the configuration names."""
-    if config.publish.target == "greengrass":
-        from edge_agent.publish.greengrass import GreengrassPublisher  # noqa: PLC0415
-
-        return GreengrassPublisher(config.publish.greengrass, thing_name=config.thing_name)
-    from edge_agent.publish.mqtt import MqttPublisher  # noqa: PLC0415
-
-    return MqttPublisher(config.publish.mqtt, thing_name=config.thing_name)
-
-
-def smb_password(source: SourceConfig, read_secret: SecretReader | None) -> str:
-    """The SMB password from the configuration, an environment variable, or a secret."""
-    smb = source.smb
-    assert smb is not None
-    if smb.password is not None:
-        return smb.password
-    if smb.password_env is not None:
-        value = os.environ.get(smb.password_env)
-        if value is None:
-            raise ConfigError(
-                [
-                    ConfigProblem(
-                        f"sources[{source.name}].smb.passwordEnv",
-                        f"environment variable {smb.password_env} is not set",
-                        "set it in the service environment (or use passwordSecretId in Greengrass)",
-                    )
-                ]
-            )
-        return value
-    assert smb.password_secret_id is not None
-    if read_secret is None:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    f"sources[{source.name}].smb.passwordSecretId",
-                    "secrets are read through Greengrass, which is not available here",
-                    "run as a Greengrass component, or use password / passwordEnv",
-                )
-            ]
-        )
-    return read_secret(smb.password_secret_id)
-
-
-def make_source(config: SourceConfig, read_secret: SecretReader | None = None) -> Source:
-    """The source implementation the configuration names."""
-    if config.type == "smb":
-        from edge_agent.sources.smb import SmbSource  # noqa: PLC0415
-
-        return SmbSource(config, smb_password(config, read_secret))
-    from edge_agent.sources.local import LocalSource  # noqa: PLC0415
-
-    return LocalSource(config)
 
 
 class Agent:

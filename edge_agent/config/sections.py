@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
@@ -25,8 +25,26 @@ from edge_agent.config.publish import PublishConfig
 from edge_agent.config.sources import SourceConfig
 from edge_agent.config.thing import ThingName, thing_name_from_environment
 
-if TYPE_CHECKING:
-    from edge_agent.config.models import AgentConfig
+
+class WholeConfig(Protocol):
+    """The sections of a valid configuration (``AgentConfig``; a protocol, so that this module,
+    which ``models`` imports, does not import it back)."""
+
+    @property
+    def thing_name(self) -> str: ...
+    @property
+    def state_dir(self) -> str: ...
+    @property
+    def sources(self) -> tuple[SourceConfig, ...]: ...
+    @property
+    def datasets(self) -> dict[str, DatasetConfig]: ...
+    @property
+    def publish(self) -> PublishConfig: ...
+    @property
+    def health(self) -> HealthConfig: ...
+    @property
+    def cea(self) -> CeaConfig | None: ...
+
 
 M = TypeVar("M", bound=BaseModel)
 _THING_NAME: TypeAdapter[str] = TypeAdapter(ThingName)
@@ -57,7 +75,7 @@ class Sections:
     cea_given: bool
 
     @classmethod
-    def of(cls, config: AgentConfig) -> Sections:
+    def of(cls, config: WholeConfig) -> Sections:
         """Every section of a valid configuration."""
         return cls(
             thing_name=config.thing_name,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from edge_agent.agent import SecretReader
 from edge_agent.config.models import AgentConfig
 from edge_agent.errors import ConfigError, ConfigProblem
 from edge_agent.greengrass.errors import IpcRequestError
 from edge_agent.greengrass.ipc import GreengrassIpc
+from edge_agent.sources.factory import SecretReader
 
 _HINT = (
     "add the secret to the aws.greengrass.SecretManager component's cloudSecrets in the same "
