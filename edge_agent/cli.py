@@ -52,6 +52,17 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--config", metavar="PATH", help="take stateDir from this configuration")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+    quarantine = sub.add_parser(
+        "quarantine",
+        help="list quarantined lines: file, line, reason and the full raw line (read-only)",
+    )
+    quarantine.add_argument("--config", metavar="PATH", required=True)
+    quarantine.add_argument("--source", metavar="NAME", help="only this source")
+    quarantine.add_argument(
+        "--all", action="store_true", help="also lines of files read again since"
+    )
+    quarantine.add_argument("--json", action="store_true", help="one JSON object per line")
+
     demo = sub.add_parser("demo", help="simulators + agent + embedded broker, live view")
     demo.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     demo.add_argument("--speed", type=float, default=600.0, help="simulated seconds per second")
@@ -126,6 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from edge_agent.status import show_status  # noqa: PLC0415
 
         return show_status(state_dir=args.state_dir, config_path=args.config, as_json=args.json)
+    if args.command == "quarantine":
+        from edge_agent.quarantine_list import show_quarantine  # noqa: PLC0415
+
+        return show_quarantine(
+            config_path=args.config, source=args.source, show_all=args.all, as_json=args.json
+        )
     if args.command == "demo":
         from edge_agent.demo import run_demo  # noqa: PLC0415
 

@@ -61,9 +61,15 @@ def test_a_second_agent_on_the_same_state_dir_is_refused_and_the_first_goes_on(
             assert "edge-agent started" not in log
 
             # The read-only commands work beside the running agent.
-            status = edge_agent("status", "--state-dir", str(state_dir), "--json")
-            assert status.returncode == 0, status.stderr
-            assert json.loads(status.stdout)["live"]["pid"] == first.proc.pid
+            deadline = time.monotonic() + 15
+            while True:  # the running agent writes its status snapshot every second
+                status = edge_agent("status", "--state-dir", str(state_dir), "--json")
+                assert status.returncode == 0, status.stderr
+                live = json.loads(status.stdout)["live"]
+                if live is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert live is not None and live["pid"] == first.proc.pid
             (inbox / "b.csv").write_text(
                 "ts,v0\n2026-01-01T00:00:00Z,abc\n2026-01-01T00:00:01Z,2.5\n", encoding="utf-8"
             )
