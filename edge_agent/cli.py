@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=600.0, help="simulated seconds per second")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--plain", action="store_true", help="print lines instead of a live view")
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="run in DIR (new or empty) and leave the configuration, log, data and state there",
+    )
     return parser
 
 
@@ -146,7 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from edge_agent.demo import run_demo  # noqa: PLC0415
 
-        return run_demo(duration=args.duration, speed=args.speed, seed=args.seed, plain=args.plain)
+        return run_demo(
+            duration=args.duration,
+            speed=args.speed,
+            seed=args.seed,
+            plain=args.plain,
+            keep=args.keep,
+        )
     return EXIT_FAILED  # pragma: no cover - argparse enforces the choices
 
 
