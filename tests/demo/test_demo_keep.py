@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from edge_agent.config.load import load_config
-from tests.cli import edge_agent
+from tests.cli import edge_agent, run_module
 
 
 def _demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "TERM"}
-    return subprocess.run(
-        [sys.executable, "-m", "edge_agent", "demo", "--plain", *args],
-        cwd=cwd,
-        env={**env, "NO_COLOR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_module("edge_agent", "demo", "--plain", *args, cwd=cwd, env={**env, "NO_COLOR": "1"})
 
 
 def test_keep_leaves_configuration_log_data_and_state_and_says_so(tmp_path: Path) -> None:
