@@ -152,7 +152,8 @@ def agent_state(live: dict[str, Any] | None, lock_holder: int | None, now: float
     its state directory has stopped, even if its PID was given to another process since.
     """
     if not live:
-        return "never ran"
+        # An agent writes its first snapshot a status interval after it started.
+        return "running" if lock_holder and _pid_alive(lock_holder) else "never ran"
     pid = live.get("pid")
     if (lock_holder is not None and lock_holder != pid) or not _pid_alive(pid):
         return "stopped"
@@ -169,7 +170,9 @@ def _utc(seconds: float, *, date: bool = True) -> str:
 def liveness(live: dict[str, Any] | None, now: float, lock_holder: int | None = None) -> str:
     """The headline: running, not responding or stopped (and when it last ran)."""
     state = agent_state(live, lock_holder, now)
-    if live is None or state == "never ran":
+    if live is None:
+        if state == "running":
+            return f"running (pid {lock_holder}, no status written yet; files and outbox below)"
         return "no status written yet"
     written = now - float(live.get("updated", 0))
     pid = live.get("pid")

@@ -110,3 +110,17 @@ async def test_status_after_a_clean_stop(tmp_path: Path) -> None:
     assert json.loads(json.dumps(data))["lockHolder"] == 0
     assert "stopped (last status" in text and "last ran from" in text
     assert "publisher connected" not in text and "watching" not in text
+
+
+def test_an_agent_that_has_not_written_its_first_status_yet_is_running() -> None:
+    # An agent holds its state directory from the start; its first snapshot comes a status
+    # interval later.
+    data = _data(os.getpid(), time.time(), lock_holder=os.getpid())
+    data["live"] = None
+    assert (
+        render(data)
+        .splitlines()[0]
+        .endswith(f"running (pid {os.getpid()}, no status written yet; files and outbox below)")
+    )
+    data["lockHolder"] = 0
+    assert render(data).splitlines()[0].endswith("no status written yet")
