@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import sqlite3
 import sys
@@ -367,6 +368,11 @@ def show_quarantine(
             for entry in quarantined_lines(config, source_config, listing, show_all=show_all):
                 text = json.dumps(entry.as_json(), ensure_ascii=False) if as_json else render(entry)
                 print(text, file=out)
+    except BrokenPipeError:
+        # `edge-agent quarantine ... | head`: the reader has seen enough. Python would complain
+        # again when it flushes stdout at exit, so stdout goes nowhere from here on.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return EXIT_OK
     except (OSError, sqlite3.Error) as e:
         print(
             f"cannot read the agent's state in {config.state_dir}: {e} — run this as a user "
