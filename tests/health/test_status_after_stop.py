@@ -11,14 +11,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from edge_agent.publish.fake import FakePublisher
+from edge_agent.state.db import StateDB
 from edge_agent.status import collect, render
 from tests.agent.support import file_states, running_agent, until, write_rows
 
 
-def _data(pid: int, now: float, lock_holder: int | None) -> dict[str, object]:
-    live = {
+def _data(state: Path, pid: int, now: float, lock_holder: int | None) -> dict[str, Any]:
+    """What ``collect`` reads from an empty state database, with this snapshot and lock."""
+    StateDB(state).close()
+    data = collect(state)
+    data["lockHolder"] = lock_holder
+    data["live"] = {
         "pid": pid,
         "started": now - 3600,
         "updated": now - 120,
@@ -36,30 +42,15 @@ def _data(pid: int, now: float, lock_holder: int | None) -> dict[str, object]:
             }
         },
     }
-    return {
-        "stateDir": "/state",
-        "lockHolder": lock_holder,
-        "live": live,
-        "sources": {},
-        "outbox": {
-            "batches": 0,
-            "rows": 0,
-            "bytes": 0,
-            "oldestAgeSeconds": None,
-            "failing": 0,
-            "errors": [],
-        },
-        "acknowledged": {"rows": 0, "batches": 0},
-        "failedFiles": [],
-    }
+    return data
 
 
-def test_a_stopped_agent_is_not_shown_connected_or_watching() -> None:
+def test_a_stopped_agent_is_not_shown_connected_or_watching(tmp_path: Path) -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     now = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
 
-    text = render(_data(gone.pid, now, lock_holder=0), now)
+    text = render(_data(tmp_path, gone.pid, now, lock_holder=0), now)
 
     headline = text.splitlines()[0]
     assert "stopped (last status 2 min ago)" in headline
@@ -72,11 +63,13 @@ def test_a_stopped_agent_is_not_shown_connected_or_watching() -> None:
     assert re.search(r"^line1\s+stopped\s", text, re.M), text
 
 
-def test_an_agent_that_let_go_of_its_state_directory_has_stopped_whatever_its_pid() -> None:
+def test_an_agent_that_let_go_of_its_state_directory_has_stopped_whatever_its_pid(
+    tmp_path: Path,
+) -> None:
     now = time.time()
     # The PID is alive (it was given to another process, here: this one), but the lock file
     # is empty: the agent that wrote the snapshot released its state directory.
-    text = render(_data(os.getpid(), now, lock_holder=0), now)
+    text = render(_data(tmp_path, os.getpid(), now, lock_holder=0), now)
     assert text.splitlines()[0].split(": ", 1)[1].startswith("stopped")
 
 
@@ -112,10 +105,10 @@ async def test_status_after_a_clean_stop(tmp_path: Path) -> None:
     assert "publisher connected" not in text and "watching" not in text
 
 
-def test_an_agent_that_has_not_written_its_first_status_yet_is_running() -> None:
+def test_an_agent_that_has_not_written_its_first_status_yet_is_running(tmp_path: Path) -> None:
     # An agent holds its state directory from the start; its first snapshot comes a status
     # interval later.
-    data = _data(os.getpid(), time.time(), lock_holder=os.getpid())
+    data = _data(tmp_path, os.getpid(), time.time(), lock_holder=os.getpid())
     data["live"] = None
     assert (
         render(data)
