@@ -18,8 +18,20 @@ Output (``--out``, default deploy/out), the layout greengrass-cli and S3 uploads
 
 Usage:
     python3 deploy/build.py --bucket my-bucket               release: x86_64, aarch64, armv7l
-    python3 deploy/build.py --platform host --out /tmp/gg    this machine only (CI, a quick test)
+    python3 deploy/build.py --platform host --local          this machine, local-deploy.sh only
     python3 build.py --gdk                                   from deploy/, as `gdk component build`
+    python3 deploy/build.py --sync-recipe                    rewrite deploy/recipe.yaml (see below)
+
+``--bucket`` is required for a release: the recipe's artifact URI names it. ``--local`` is for a
+deployment on this device with greengrass-cli, which takes the artifact from the build folder:
+the URI then names a bucket that cannot exist (upper case), so the recipe cannot be deployed
+from the cloud by mistake, and its header says so.
+
+The recipe's source is ``recipes/io.edgeagent.EdgeAgent.yaml``. ``deploy/recipe.yaml`` is a
+generated copy, there only because GDK wants a recipe.yaml beside gdk-config.json (a copy, not
+a symlink: a Windows checkout turns a symlink into a text file holding its target, which GDK
+cannot read). ``--sync-recipe`` writes it, ``--gdk`` refuses to build while it differs, and
+tests/greengrass/test_deploy.py fails when it drifts.
 
 A foreign platform's wheels come from PyPI (``pip download --only-binary=:all:``); a package with
 no wheel for it is reported, and that platform's manifest is left out of the recipe (a gateway of
@@ -34,6 +46,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -51,7 +64,13 @@ except ImportError:  # pragma: no cover - depends on the build machine
 DEPLOY = Path(__file__).resolve().parent
 ROOT = DEPLOY.parent
 RECIPE = ROOT / "recipes" / "io.edgeagent.EdgeAgent.yaml"
+GDK_RECIPE = DEPLOY / "recipe.yaml"
 COMPONENT = "io.edgeagent.EdgeAgent"
+# The artifact bucket of a --local build: not a valid bucket name (upper case), so neither S3
+# nor Greengrass can ever fetch it, and loud enough to be noticed in a recipe.
+LOCAL_ONLY_BUCKET = "LOCAL-DEPLOYMENT-ONLY-NOT-A-BUCKET"
+# S3 bucket naming rules (3-63 characters: lower-case letters, digits, dots, hyphens).
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 ARTIFACT = "edge-agent.zip"
 WHEELS_IN_ZIP = "wheels"  # unpacked to {artifacts:decompressedPath}/edge-agent/wheels
 # What a gateway runs: Greengrass IPC and SMB sources (pyproject extras); not the demo's broker.
@@ -226,7 +245,36 @@ def render_recipe(version: str, bucket: str, architectures: set[str]) -> str:
         f"# Built by deploy/build.py from {RECIPE.relative_to(ROOT)} (read that one: it has the\n"
         "# comments). Do not edit: rebuild.\n"
     )
+    if bucket == LOCAL_ONLY_BUCKET:
+        header += (
+            "# LOCAL DEPLOYMENT ONLY (build.py --local): the artifact URI names no real bucket.\n"
+            "# For a cloud deployment rebuild with --bucket YOUR-BUCKET.\n"
+        )
     return header + yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True, width=100)
+
+
+def gdk_recipe_text() -> str:
+    """What deploy/recipe.yaml must hold: the source recipe, under a header naming it."""
+    header = (
+        f"# GENERATED from {RECIPE.relative_to(ROOT)}, the source: do not edit here.\n"
+        "# GDK (cd deploy && gdk component build) wants a recipe.yaml beside gdk-config.json;\n"
+        "# build.py --gdk renders the deployable recipe from the source. After changing the\n"
+        "# source: python3 deploy/build.py --sync-recipe (a test fails while they differ).\n"
+    )
+    return header + RECIPE.read_text(encoding="utf-8")
+
+
+def check_gdk_recipe() -> None:
+    """Refuse a GDK build while deploy/recipe.yaml is not the source's copy."""
+    try:
+        current = GDK_RECIPE.read_text(encoding="utf-8")
+    except OSError:
+        current = None
+    if current != gdk_recipe_text():
+        raise BuildError(
+            f"{GDK_RECIPE} is not a copy of {RECIPE} (edited there, or the source "
+            "changed): edit the source, then run python3 deploy/build.py --sync-recipe"
+        )
 
 
 def gdk_settings() -> tuple[str, Path]:
@@ -259,7 +307,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         help=f"gateway Python (X.Y), repeatable (default {DEFAULT_PYTHON}); not for host",
     )
-    parser.add_argument("--bucket", default="BUCKET", help="S3 bucket of the artifact URI")
+    parser.add_argument(
+        "--bucket", help="S3 bucket the artifact is uploaded to (named in the recipe); required"
+    )
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="no bucket: for greengrass-cli on this device (deploy/local-deploy.sh) only",
+    )
+    parser.add_argument(
+        "--sync-recipe",
+        action="store_true",
+        help=f"write {GDK_RECIPE.relative_to(ROOT)} from {RECIPE.relative_to(ROOT)} and exit",
+    )
     parser.add_argument("--out", type=Path, default=DEPLOY / "out", help="output folder")
     parser.add_argument("--find-links", action="append", default=[], metavar="DIR")
     parser.add_argument("--max-glibc", type=int, default=DEFAULT_MAX_GLIBC, metavar="MINOR")
@@ -267,12 +327,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--gdk", action="store_true", help="as GDK's custom build: into deploy/greengrass-build"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.sync_recipe:
+        return args
+    if args.bucket is not None and (args.local or args.gdk):
+        parser.error("--bucket goes without --local and --gdk (GDK puts its own bucket in)")
+    if args.bucket is None and not (args.local or args.gdk):
+        parser.error(
+            "give --bucket BUCKET, the S3 bucket the artifact will be uploaded to (the recipe "
+            "names it), or --local for a deployment on this device with greengrass-cli"
+        )
+    if args.bucket is not None and not _BUCKET_NAME.fullmatch(args.bucket):
+        parser.error(
+            f"--bucket {args.bucket!r} is not an S3 bucket name: 3-63 lower-case letters, "
+            "digits, dots and hyphens, without s3:// or a folder"
+        )
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Build; exit 0, or 1 naming what failed."""
     args = parse_args(argv)
+    if args.sync_recipe:
+        GDK_RECIPE.write_text(gdk_recipe_text(), encoding="utf-8")
+        log(f"wrote {GDK_RECIPE} from {RECIPE}")
+        return 0
     try:
         return build(args)
     except BuildError as e:
@@ -284,9 +363,10 @@ def build(args: argparse.Namespace) -> int:
     """The whole build (see the module docstring)."""
     version = project_version()
     out: Path = args.out
-    bucket: str = args.bucket
+    bucket: str = LOCAL_ONLY_BUCKET if args.local else args.bucket
     recipe_path = out / "recipes" / f"{COMPONENT}-{version}.yaml"
     if args.gdk:
+        check_gdk_recipe()
         version, out = gdk_settings()
         bucket = "BUCKET_NAME"  # gdk component publish puts the real bucket in
         recipe_path = out / "recipes" / "recipe.yaml"
@@ -344,6 +424,8 @@ def build(args: argparse.Namespace) -> int:
     (out / "build-report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     log(f"{zip_path} ({len(names)} wheels, {zip_path.stat().st_size // 1024} KiB)")
     log(f"{recipe_path}")
+    if bucket == LOCAL_ONLY_BUCKET:
+        log("LOCAL DEPLOYMENT ONLY: the recipe names no bucket; deploy it with local-deploy.sh")
     for arch, lacking in missing.items():
         if lacking:
             log(f"{arch}: NOT in the recipe, no wheel on PyPI for: {', '.join(lacking)}")

@@ -45,7 +45,7 @@ done
 cli="$gg_root/bin/greengrass-cli"
 [[ -x "$cli" ]] || die "$cli not found: deploy the aws.greengrass.Cli component first, or pass --greengrass-root"
 [[ -d "$build_dir/recipes" && -d "$build_dir/artifacts/$COMPONENT" ]] \
-    || die "no build in $build_dir: run python3 deploy/build.py --platform host (or copy deploy/out here)"
+    || die "no build in $build_dir: run python3 deploy/build.py --platform host --local (or copy deploy/out here)"
 
 if [[ -z "$version" ]]; then
     versions=()

@@ -36,6 +36,7 @@ from edge_agent.sources.base import Source
 from edge_agent.sources.factory import SecretReader, make_source
 from edge_agent.state.db import StateDB
 from edge_agent.state.ledger import Ledger
+from edge_agent.state.lock import StateDirLock
 from edge_agent.state.outbox import Outbox, OutboxGauge
 from edge_agent.state.writer import OutboxWriter
 from edge_agent.stats import AgentStats
@@ -62,6 +63,7 @@ class Agent:
         self.config = config
         self.stats = AgentStats()
         self.state_dir = Path(config.state_dir)
+        self._lock = StateDirLock(self.state_dir)
         self.publisher = publisher if publisher is not None else make_publisher(config)
         self.health = AgentHealth(config, self.stats, self.publisher)
         self._given_sources = sources or {}
@@ -102,6 +104,11 @@ class Agent:
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):
                 return
+
+    def _lock_wait_seconds(self) -> float:
+        """How long ``run`` waits for another agent to leave the state directory (0: refuse
+        at once, which is what a second ``edge-agent run`` by mistake needs)."""
+        return 0.0
 
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("stop requested", extra={"signal": sig.name, "forced": self._stop.is_set()})
@@ -222,6 +229,9 @@ class Agent:
     async def run(self) -> None:
         """Run until stopped; returns after a clean shutdown."""
         loop = asyncio.get_running_loop()
+        # One agent per state directory: a second one would publish every batch again.
+        if not await self._lock.acquire(self._lock_wait_seconds(), self._stop):
+            return  # asked to stop while waiting for the state directory
         if self._capture_signals:
             # Before the (blocking) build: a SIGTERM while it runs stops the agent cleanly
             # right after, instead of killing the process with the default action.
@@ -367,6 +377,7 @@ class Agent:
         for db in self._dbs:
             db.close()
         self._dbs.clear()
+        self._lock.release()
 
     # ------------------------------------------------------------------ status
 

@@ -70,11 +70,27 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--config", metavar="PATH", help="take stateDir from this configuration")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+    quarantine = sub.add_parser(
+        "quarantine",
+        help="list quarantined lines: file, line, reason and the full raw line (read-only)",
+    )
+    quarantine.add_argument("--config", metavar="PATH", required=True)
+    quarantine.add_argument("--source", metavar="NAME", help="only this source")
+    quarantine.add_argument(
+        "--all", action="store_true", help="also lines of files read again since"
+    )
+    quarantine.add_argument("--json", action="store_true", help="one JSON object per line")
+
     demo = sub.add_parser("demo", help="simulators + agent + embedded broker, live view")
     demo.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     demo.add_argument("--speed", type=float, default=600.0, help="simulated seconds per second")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--plain", action="store_true", help="print lines instead of a live view")
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="run in DIR (new or empty) and leave the configuration, log, data and state there",
+    )
     return parser
 
 
@@ -187,13 +203,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         from edge_agent.status import show_status  # noqa: PLC0415
 
         return show_status(state_dir=args.state_dir, config_path=args.config, as_json=args.json)
+    if args.command == "quarantine":
+        from edge_agent.quarantine_list import show_quarantine  # noqa: PLC0415
+
+        return show_quarantine(
+            config_path=args.config, source=args.source, show_all=args.all, as_json=args.json
+        )
     if args.command == "demo":
         try:
             from edge_agent.demo import run_demo  # noqa: PLC0415
         except MissingExtraError as e:
             print(f"edge-agent demo: {e}", file=sys.stderr)
             return EXIT_FAILED
-        return run_demo(duration=args.duration, speed=args.speed, seed=args.seed, plain=args.plain)
+        return run_demo(
+            duration=args.duration,
+            speed=args.speed,
+            seed=args.seed,
+            plain=args.plain,
+            keep=args.keep,
+        )
     return EXIT_FAILED  # pragma: no cover - argparse enforces the choices
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.errors import ConfigError
+from edge_agent.state.lock import LOCK_NAME, read_holder
 
 DB_NAME = "edge-agent.db"
 
@@ -83,10 +84,14 @@ def collect(state_dir: Path) -> dict[str, Any]:
         e["outboxBatches"] = row["batches"]
         e["outboxRows"] = row["rows"] or 0
         e["oldestAgeSeconds"] = _age_of(row["oldest"], now)
+    live = json.loads(meta["status"]) if "status" in meta else None
+    holder = lock_holder(state_dir)
     return {
         "stateDir": str(state_dir),
+        "agent": agent_state(live, holder, now),
+        "lockHolder": holder,
         "sources": sources,
-        "live": json.loads(meta["status"]) if "status" in meta else None,
+        "live": live,
         "outbox": {
             "batches": outbox["batches"],
             "rows": outbox["rows"],
@@ -101,6 +106,15 @@ def collect(state_dir: Path) -> dict[str, Any]:
         },
         "failedFiles": [dict(p) for p in problems],
     }
+
+
+def lock_holder(state_dir: Path) -> int | None:
+    """The PID holding the state directory's lock: 0 if nobody, None if there is no lock
+    file (an agent from before the lock, or none ran)."""
+    path = state_dir / LOCK_NAME
+    if not path.exists():
+        return None
+    return read_holder(path) or 0
 
 
 def _age_of(created: float | None, now: float) -> float | None:
@@ -130,18 +144,53 @@ def _pid_alive(pid: object) -> bool:
     return True
 
 
-def liveness(live: dict[str, Any] | None, now: float) -> str:
-    """running | stopped | not responding | never ran, from the snapshot and its process."""
+def agent_state(live: dict[str, Any] | None, lock_holder: int | None, now: float) -> str:
+    """running | not responding | stopped | never ran: the agent that wrote the snapshot.
+
+    ``lock_holder`` is the PID in ``stateDir/agent.lock`` (0: the file is there and nobody
+    holds it; None: no lock file, an agent from before the lock). An agent that no longer holds
+    its state directory has stopped, even if its PID was given to another process since.
+    """
     if not live:
+        # An agent writes its first snapshot a status interval after it started.
+        return "running" if lock_holder and _pid_alive(lock_holder) else "never ran"
+    pid = live.get("pid")
+    if (lock_holder is not None and lock_holder != pid) or not _pid_alive(pid):
+        return "stopped"
+    interval = float(live.get("statusIntervalSeconds") or 30.0)
+    if now - float(live.get("updated", 0)) > 3 * interval + 5:
+        return "not responding"
+    return "running"
+
+
+def _utc(seconds: float, *, date: bool = True) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S", time.gmtime(seconds))
+
+
+def liveness(live: dict[str, Any] | None, now: float, lock_holder: int | None = None) -> str:
+    """The headline: running, not responding or stopped (and when it last ran)."""
+    state = agent_state(live, lock_holder, now)
+    if live is None:
+        if state == "running":
+            return f"running (pid {lock_holder}, no status written yet; files and outbox below)"
         return "no status written yet"
     written = now - float(live.get("updated", 0))
-    interval = float(live.get("statusIntervalSeconds") or 30.0)
-    if not _pid_alive(live.get("pid")):
-        return f"stopped (last status {age(written)} ago)"
-    if written > 3 * interval + 5:
-        return f"not responding (pid {live.get('pid')}, last status {age(written)} ago)"
+    pid = live.get("pid")
+    if state == "stopped":
+        started = float(live.get("started", live.get("updated", now)))
+        updated = float(live.get("updated", now))
+        same_day = time.gmtime(started)[:3] == time.gmtime(updated)[:3]
+        text = (
+            f"stopped (last status {age(written)} ago); it last ran from {_utc(started)} "
+            f"to {_utc(updated, date=not same_day)} UTC, pid {pid}"
+        )
+        if lock_holder and lock_holder != pid and _pid_alive(lock_holder):
+            text += f"; pid {lock_holder} holds the state directory now (starting)"
+        return text
+    if state == "not responding":
+        return f"not responding (pid {pid}, last status {age(written)} ago)"
     up = age(now - float(live.get("started", now)))
-    return f"running (pid {live.get('pid')}, up {up}; figures below as of {age(written)} ago)"
+    return f"running (pid {pid}, up {up}; figures below as of {age(written)} ago)"
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -160,8 +209,17 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
     """A readable table."""
     now = time.time() if now is None else now
     live = data["live"]
-    lines = [f"edge-agent state in {data['stateDir']}: {liveness(live, now)}"]
-    if live:
+    holder = data.get("lockHolder")
+    lines = [f"edge-agent state in {data['stateDir']}: {liveness(live, now, holder)}"]
+    running = agent_state(live, holder, now) != "stopped"
+    if live and not running:
+        # What the snapshot says about the publisher and the sources was true while it ran.
+        errors = live.get("publishErrors") or {}
+        lines.append(
+            "nothing is read or published until an agent runs again; publish errors in its "
+            "last run: " + (", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "none")
+        )
+    elif live:
         health = live.get("health") or {}
         verdict = "not judged yet"
         if health:
@@ -184,7 +242,7 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
         rows.append(
             [
                 name,
-                str(src.get("state", "-")),
+                str(src.get("state", "-")) if running else "stopped",
                 files,
                 str(src.get("filesWaiting", "-")),
                 "-" if lag is None else age(lag),
@@ -195,10 +253,11 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
                 f"{e.get('skipped', 0):,}",
             ]
         )
-        if src.get("currentFile"):
+        if src.get("currentFile") and running:
             details.append(f"  {name}: reading {src['currentFile']}")
         if src.get("detail"):
-            details.append(f"  {name}: {src['detail']}")
+            when = "" if running else "when it stopped: "
+            details.append(f"  {name}: {when}{src['detail']}")
     header = [
         "source",
         "state",

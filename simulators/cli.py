@@ -9,6 +9,12 @@ seconds per wall second) until the period ends (if ``--days``/``--hours`` is giv
 Default start: in batch mode the period ends at the current UTC hour (start = that hour minus
 the period); in real time it is the current UTC hour (tower) or minute (factory). ``--start``
 is rounded down to the hour (tower) or the minute (factory).
+
+It also says how to run edge-agent on what it wrote: an agent configuration for exactly those
+folders and datasets (``<out>/edge-agent.yaml``, or ``--agent-config PATH``; a tower and a
+factory run into one folder end up side by side in it) and the ``edge-agent run`` line, at the
+end of a batch run or before a real-time one starts. For an SMB share without
+``--agent-config`` the YAML is printed instead.
 """
 
 from __future__ import annotations
@@ -23,8 +29,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any, Final
+
+import yaml
 
 from simulators.clock import floor_time, iso_z, parse_start
+from simulators.datasets import SOURCE_HINTS, builtin_dataset_mapping, cea_mapping
 from simulators.factory.common import FactorySettings
 from simulators.factory.sim import FactorySimulation, parse_machines
 from simulators.player import TRUTH_FOLDER, PlayStats
@@ -67,6 +77,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--duration", type=_positive, help="real time: stop after this many wall seconds"
     )
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
+    parser.add_argument(
+        "--agent-config",
+        type=Path,
+        metavar="PATH",
+        help="write the edge-agent configuration for these files here "
+        "(default with --out: <out>/edge-agent.yaml; with an SMB share it is printed)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,6 +233,118 @@ def _summary(stats: PlayStats, where: str, simulation: Simulation) -> str:
     )
 
 
+# The first line of a configuration edge-sim writes: only such a file is updated in place.
+AGENT_CONFIG_MARK = "# Written by edge-sim"
+AGENT_CONFIG_NAME = "edge-agent.yaml"
+LOCAL_BROKER: Final = {"host": "localhost", "port": 1883}
+
+
+def _datasets(args: argparse.Namespace, simulation: Simulation) -> list[str]:
+    """The builtin datasets of the files this simulation writes."""
+    if isinstance(simulation, TowerSimulation):
+        return ["tower", "seeding", "automation", "site"]
+    machines = parse_machines(args.machines)
+    return [
+        name for name, hint in SOURCE_HINTS.items() if hint.folder.rpartition("/")[2] in machines
+    ]
+
+
+def _agent_source(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    hint = SOURCE_HINTS[name]
+    mode = "append" if args.command == "tower" and args.append else hint.mode
+    source: dict[str, Any] = {"name": name, "include": list(hint.include), "mode": mode}
+    if args.out is not None:
+        source.update(type="local", path=str((args.out / hint.folder).resolve()))
+    else:
+        source.update(
+            type="smb",
+            smb={
+                "server": args.smb_server,
+                "port": args.smb_port,
+                "share": args.smb_share,
+                "folder": "/".join(p for p in (args.smb_folder.strip("/\\"), hint.folder) if p),
+                "username": args.smb_user,
+                "passwordEnv": args.smb_password_env,
+            },
+        )
+    return {**source, "dataset": name}
+
+
+def agent_document(
+    args: argparse.Namespace, simulation: Simulation, state_dir: Path, base: dict[str, Any]
+) -> dict[str, Any]:
+    """An edge-agent configuration reading what this simulation writes, merged into ``base``
+    (what edge-sim wrote before for the same output: tower and factory data side by side)."""
+    names = _datasets(args, simulation)
+    sources = {s["name"]: s for s in base.get("sources", [])}
+    sources.update({name: _agent_source(args, name) for name in names})
+    document: dict[str, Any] = {
+        "thingName": base.get("thingName", "gateway-01"),
+        "stateDir": base.get("stateDir", str(state_dir)),
+        "sources": list(sources.values()),
+        "datasets": {
+            **base.get("datasets", {}),
+            **{name: builtin_dataset_mapping(name) for name in names},
+        },
+        # A local broker without TLS; for AWS IoT Core: host, port 8883 and tls (ca, cert, key).
+        "publish": base.get(
+            "publish", {"target": "mqtt", "mqtt": {"host": "localhost", "port": 1883}}
+        ),
+        "logging": base.get("logging", {"level": "INFO", "format": "text"}),
+    }
+    if isinstance(simulation, TowerSimulation):
+        document["cea"] = cea_mapping(simulation.settings.site_id)
+    elif "cea" in base:
+        document["cea"] = base["cea"]
+    return document
+
+
+def _previous(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """What edge-sim wrote at ``path`` before; refuses to overwrite anyone else's file."""
+    if not path.exists():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    if not text.startswith(AGENT_CONFIG_MARK):
+        parser.error(
+            f"--agent-config {path}: the file was not written by edge-sim; give a new path"
+        )
+    document = yaml.safe_load(text)
+    return document if isinstance(document, dict) else {}
+
+
+def write_agent_config(
+    args: argparse.Namespace, simulation: Simulation, parser: argparse.ArgumentParser
+) -> tuple[Path | None, str]:
+    """Write (or, for an SMB share without --agent-config, render) the agent configuration:
+    (where it was written or None, the YAML)."""
+    path: Path | None = args.agent_config
+    if path is None and args.out is not None:
+        path = args.out / AGENT_CONFIG_NAME
+    base = {} if path is None else _previous(path, parser)
+    state_dir = (path.parent if path is not None else Path.cwd()) / "edge-agent-state"
+    document = agent_document(args, simulation, state_dir.resolve(), base)
+    text = (
+        f"{AGENT_CONFIG_MARK} for the files it simulated (edge-sim updates it; edit a copy).\n"
+        "# It publishes to an MQTT broker on localhost:1883 without TLS: change publish.mqtt\n"
+        "# for yours (AWS IoT Core: its endpoint, port 8883 and tls: {ca, cert, key}).\n"
+        + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return path, text
+
+
+def run_hint(path: Path | None, text: str) -> str:
+    """The lines that tell how to run edge-agent on what was written."""
+    if path is None:
+        return (
+            "edge-agent configuration for these files (save it as edge-agent.yaml):\n\n"
+            f"{text}\nthen: edge-agent run --config edge-agent.yaml"
+        )
+    return f"edge-agent configuration for these files: {path}\n  edge-agent run --config {path}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``edge-sim`` console script."""
     parser = build_parser()
@@ -225,6 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--duration needs --speed (it counts wall seconds in real time)")
     simulation = _simulation(args, parser)
     sink, where = _sink(args, parser)
+    config_path, config_text = write_agent_config(args, simulation, parser)
+    if args.speed is not None and not args.quiet:
+        # Real time: the agent is meant to run beside the simulator, so say it first.
+        print(run_hint(config_path, config_text), flush=True)
     stop = threading.Event()
     try:
         with _stop_on_signals(stop):
@@ -233,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     if not args.quiet:
         print(_summary(stats, where, simulation))
+        if args.speed is None:
+            print(run_hint(config_path, config_text))
     return 0
 
 

@@ -3,8 +3,9 @@
 Lifecycle: a temporary folder -> the broker on a free loopback port -> a subscriber to
 ``dt/edge-agent/#`` -> one TaskGroup with the agent, the simulators (in their own thread) and
 the view -> on Ctrl-C, SIGTERM or ``--duration``: the simulators stop, the agent drains, the
-subscriber takes what is still on its way, the broker shuts down, the folder is removed, and a
-summary is printed. A second Ctrl-C cuts the agent's drain short.
+subscriber takes what is still on its way, the broker shuts down, the folder is removed (unless
+``--keep DIR``: then it stays, with the agent's configuration), and a summary is printed. A
+second Ctrl-C cuts the agent's drain short.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import os
 import shutil
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -28,12 +28,20 @@ from typing import TextIO
 
 from edge_agent.agent import Agent
 from edge_agent.aio import wait_event
+from edge_agent.config.load import parse_config
 from edge_agent.demo.broker import EmbeddedBroker
 from edge_agent.demo.control import DemoAgent, StopControl, stop_on_signals
+from edge_agent.demo.folder import (
+    LOG_NAME,
+    FolderNotEmptyError,
+    kept_lines,
+    working_folder,
+    write_configuration,
+)
 from edge_agent.demo.logs import LogTally, demo_logging
 from edge_agent.demo.scenario import (
     THING_NAME,
-    agent_config,
+    agent_document,
     demo_sources,
     simulation_start,
     simulations,
@@ -73,6 +81,7 @@ class DemoOptions:
     seed: int
     live: bool
     color: bool
+    keep: Path | None = None
 
 
 class Demo:
@@ -111,9 +120,12 @@ class Demo:
                 broker.host, broker.port, self.tally, client_id=f"{THING_NAME}-demo-viewer"
             )
             async with subscriber:
-                config = agent_config(
+                document = agent_document(
                     self.root / "data", self.root / "state", host=broker.host, port=broker.port
                 )
+                if self.options.keep is not None:
+                    write_configuration(self.root, document)
+                config = parse_config(document)
                 self.agent = self.control.agent = agent = DemoAgent(config)
                 await self._run_all(agent)
                 return await self.snapshot()
@@ -245,7 +257,7 @@ class Demo:
             errors=self.logs.errors,
             warnings=self.logs.warnings,
             recent_problems=tuple(self.logs.recent),
-            log_path=str(self.root / "demo.log"),
+            log_path=str(self.root / LOG_NAME),
             phase=self.phase,
         )
 
@@ -285,19 +297,26 @@ async def _main(options: DemoOptions, out: TextIO) -> int:
     # The handlers stay until the summary is out: a second Ctrl-C must not interrupt it.
     with stop_on_signals(control.request):
         failure: str | None = None
-        with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as folder:
-            root = Path(folder)
-            print(f"edge-agent demo: working folder {root} (removed at the end)", file=out)
-            out.flush()
-            with demo_logging(root / "demo.log") as logs:
-                demo = Demo(options, root, logs, out, control)
-                try:
-                    final = await demo.run()
-                except EdgeAgentError as e:
-                    failure = str(e)
-                    final = await demo.snapshot()
+        try:
+            with working_folder(options.keep) as root:
+                at_end = "kept at the end" if options.keep else "removed at the end"
+                print(f"edge-agent demo: working folder {root} ({at_end})", file=out)
+                out.flush()
+                with demo_logging(root / LOG_NAME) as logs:
+                    demo = Demo(options, root, logs, out, control)
+                    try:
+                        final = await demo.run()
+                    except EdgeAgentError as e:
+                        failure = str(e)
+                        final = await demo.snapshot()
+        except FolderNotEmptyError as e:
+            print(f"edge-agent demo: {e}", file=sys.stderr)
+            return EXIT_USAGE
         print("\n" + "\n".join(render_summary(final, demo.tally.messages)), file=out)
-        print(f"  working folder removed: {root}", file=out, flush=True)
+        if options.keep is None:
+            print(f"  working folder removed: {root}", file=out, flush=True)
+        else:
+            print("\n".join(kept_lines(root)), file=out, flush=True)
     if failure is not None:
         print(f"edge-agent demo failed: {failure}", file=sys.stderr)
         return EXIT_FAILED
@@ -305,16 +324,29 @@ async def _main(options: DemoOptions, out: TextIO) -> int:
 
 
 def run_demo(
-    *, duration: float | None = None, speed: float = 600.0, seed: int = 7, plain: bool = False
+    *,
+    duration: float | None = None,
+    speed: float = 600.0,
+    seed: int = 7,
+    plain: bool = False,
+    keep: str | None = None,
 ) -> int:
-    """``edge-agent demo``: returns the exit code (0 after a clean stop)."""
+    """``edge-agent demo``: returns the exit code (0 after a clean stop). ``keep``: a folder to
+    run in and leave behind (configuration, log, data, state) instead of a temporary one."""
     if speed <= 0 or (duration is not None and duration <= 0):
         print("edge-agent demo: --speed and --duration must be positive", file=sys.stderr)
         return EXIT_USAGE
     out = sys.stdout
     live = not plain and out.isatty() and os.environ.get("TERM", "") != "dumb"
     color = live and "NO_COLOR" not in os.environ
-    options = DemoOptions(duration=duration, speed=speed, seed=seed, live=live, color=color)
+    options = DemoOptions(
+        duration=duration,
+        speed=speed,
+        seed=seed,
+        live=live,
+        color=color,
+        keep=None if keep is None else Path(keep),
+    )
     try:
         return asyncio.run(_main(options, out))
     except KeyboardInterrupt:  # a signal before the handlers were in place

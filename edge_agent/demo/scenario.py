@@ -74,6 +74,11 @@ def agent_config(data_dir: Path, state_dir: Path, *, host: str, port: int) -> Ag
     The folders are created, so every source starts out watching. Rate limits stay at the AWS
     IoT Core defaults, as on a gateway.
     """
+    return parse_config(agent_document(data_dir, state_dir, host=host, port=port))
+
+
+def agent_document(data_dir: Path, state_dir: Path, *, host: str, port: int) -> dict[str, Any]:
+    """:func:`agent_config` as the mapping a configuration file holds (what ``--keep`` writes)."""
     sources: list[dict[str, Any]] = []
     for source in demo_sources():
         hint = SOURCE_HINTS[source.name]
@@ -114,4 +119,4 @@ def agent_config(data_dir: Path, state_dir: Path, *, host: str, port: int) -> Ag
         "shutdownTimeoutSeconds": 5,
         "statusIntervalSeconds": 5,
     }
-    return parse_config(document)
+    return document

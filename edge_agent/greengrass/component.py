@@ -48,6 +48,10 @@ log = logging.getLogger("edge_agent.greengrass.component")
 
 # Gateways are slow to start; the nucleus may still be busy with a deployment.
 CONNECT_TIMEOUT_SECONDS = 30.0
+# A component process restarted by the nucleus may start while the previous one still drains
+# (up to shutdownTimeoutSeconds, then its publisher closes): its agent waits this much longer
+# than that for the state directory before it gives up (reported as a failure, retried later).
+LOCK_WAIT_MARGIN_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,16 @@ class _Failed:
 
 
 class _ComponentAgent(Agent):
-    """An Agent that leaves SIGTERM and SIGINT to the component.
+    """An Agent that leaves SIGTERM and SIGINT to the component, and waits for the state
+    directory.
 
     The component outlives the agents it runs; Agent would take the signals over while it runs
     and reset them to the default (terminate at once) when it ends, so a signal between two
     agents would kill the process without a clean stop.
+
+    Agents of one component process follow each other (the next starts after the last one
+    closed), so the wait is for another process: the previous component process the nucleus is
+    still stopping, or an ``edge-agent run`` started by hand on the same stateDir.
     """
 
     def _install_signals(self) -> None:
@@ -78,6 +87,11 @@ class _ComponentAgent(Agent):
 
     def _remove_signals(self) -> None:
         """The component's handlers stay in place."""
+
+    def _lock_wait_seconds(self) -> float:
+        """Wait for a previous component process to finish draining, instead of failing (and
+        reporting ERRORED, which the nucleus answers with yet another restart) at once."""
+        return self.config.shutdown_timeout_seconds + LOCK_WAIT_MARGIN_SECONDS
 
 
 class GreengrassComponent:

@@ -152,8 +152,58 @@ def test_gdk_config_builds_this_component_with_build_py() -> None:
         "custom_build_command": ["python3", "build.py", "--gdk"],
     }
     assert set(component["publish"]) == {"bucket", "region"}
-    # GDK reads recipe.yaml next to gdk-config.json.
-    assert (DEPLOY / "recipe.yaml").resolve() == RECIPE.resolve()
+
+
+def test_deploy_recipe_is_the_generated_copy_of_the_source_recipe() -> None:
+    # GDK reads recipe.yaml next to gdk-config.json; recipes/ holds the source. A regular file
+    # (a symlink is a text file holding its target in a Windows checkout), equal to what
+    # `build.py --sync-recipe` writes: this fails when one is edited without the other.
+    copy = DEPLOY / "recipe.yaml"
+    assert not copy.is_symlink()
+    assert copy.read_text(encoding="utf-8") == build.gdk_recipe_text(), (
+        "deploy/recipe.yaml differs from recipes/io.edgeagent.EdgeAgent.yaml: edit the source, "
+        "then run python3 deploy/build.py --sync-recipe"
+    )
+    assert yaml.safe_load(copy.read_text(encoding="utf-8")) == yaml.safe_load(
+        RECIPE.read_text(encoding="utf-8")
+    )
+
+
+def test_a_gdk_build_refuses_a_stale_copy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    stale = tmp_path / "recipe.yaml"
+    stale.write_text(build.gdk_recipe_text().replace("maxInflight: 8", "maxInflight: 9"))
+    monkeypatch.setattr(build, "GDK_RECIPE", stale)
+    with pytest.raises(build.BuildError, match="--sync-recipe"):
+        build.check_gdk_recipe()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ([], "give --bucket BUCKET"),
+        (["--bucket", "BUCKET"], "not an S3 bucket name"),
+        (["--bucket", "s3://my-bucket/x"], "not an S3 bucket name"),
+        (["--bucket", "my-bucket", "--local"], "--bucket goes without --local"),
+    ],
+)
+def test_a_build_without_a_real_bucket_is_refused_before_it_starts(
+    args: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build.parse_args(args)
+    assert exit_.value.code == 2
+    assert words in capsys.readouterr().err
+
+
+def test_a_local_build_names_no_bucket_and_says_it_loudly() -> None:
+    assert build.parse_args(["--local"]).bucket is None
+    assert build.parse_args(["--bucket", "my-bucket.eu"]).bucket == "my-bucket.eu"
+    text = build.render_recipe("1.2.3", build.LOCAL_ONLY_BUCKET, {"amd64"})
+    assert "LOCAL DEPLOYMENT ONLY" in text
+    [manifest] = yaml.safe_load(text)["Manifests"]
+    [artifact] = manifest["Artifacts"]
+    bucket = artifact["URI"].removeprefix("s3://").split("/")[0]
+    assert bucket == build.LOCAL_ONLY_BUCKET and bucket != bucket.lower()  # never a real bucket
 
 
 def test_the_deployment_template_merges_into_a_valid_configuration() -> None:

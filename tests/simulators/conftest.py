@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from simulators.cli import main
+from simulators.cli import AGENT_CONFIG_NAME, main
 from simulators.truth import Truth, load_truth
 
 TOWER_ARGS = ["--seed", "7", "--start", "2026-01-20T00:00:00Z", "--days", "2", "--trays", "8"]
@@ -32,9 +32,10 @@ def generate(out: Path, *args: str) -> Path:
 
 
 def tree_digest(root: Path, *, mtimes: bool = False) -> str:
-    """SHA-256 over every file's relative path and bytes (and the data files' mtimes)."""
+    """SHA-256 over every file's relative path and bytes (and the data files' mtimes); not the
+    edge-agent configuration edge-sim writes beside the data, which names the output folder."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != AGENT_CONFIG_NAME):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
         if mtimes and "_truth" not in path.parts:
             digest.update(str(os.stat(path).st_mtime_ns).encode())
