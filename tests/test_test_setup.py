@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "tests" / "infra" / "install-servers.sh"
+SCRIPT = ROOT / "scripts" / "prerequisites.sh"
 SERVERS = ("mosquitto", "smbd", "pdbedit", "smbclient", "faketime")
 
 
@@ -30,7 +30,7 @@ def test_ci_runs_exactly_the_readme_line_and_the_line_installs_first() -> None:
         if text and not text.startswith(("#", "set ", "cd "))
     ]
     assert commands == [line]
-    assert line.startswith("sh tests/infra/install-servers.sh && python3 -m venv .venv && ")
+    assert line.startswith("sh scripts/prerequisites.sh && python3 -m venv .venv && ")
     assert line.endswith(".venv/bin/python -m pytest")
 
 
@@ -41,7 +41,13 @@ def _stub(folder: Path, name: str, body: str = "exit 0") -> None:
 
 
 def _run(
-    tmp_path: Path, *, present: tuple[str, ...], uid: int, sudo: bool = True, venv: bool = True
+    tmp_path: Path,
+    *,
+    present: tuple[str, ...],
+    uid: int,
+    sudo: bool = True,
+    venv: bool = True,
+    args: tuple[str, ...] = (),
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """The script with stand-ins: `servers` holds the present servers, `bin` apt-get, sudo,
     id and python3, which record how they were called."""
@@ -58,7 +64,7 @@ def _run(
     if sudo:
         _stub(bin_dir, "sudo", f'{record}\nexec "$@"')
     result = subprocess.run(
-        ["/bin/sh", str(SCRIPT)],
+        ["/bin/sh", str(SCRIPT), *args],
         env={
             "PATH": f"{bin_dir}:/usr/bin:/bin",
             "EDGE_AGENT_SETUP_PATH": str(servers),
@@ -107,3 +113,23 @@ def test_without_root_or_sudo_it_says_what_is_missing_and_how(tmp_path: Path) ->
     assert calls == []
     assert "missing: mosquitto samba smbclient faketime" in result.stderr
     assert "run this as root, or install sudo" in result.stderr
+
+
+def test_the_demo_needs_only_the_venv_module(tmp_path: Path) -> None:
+    result, calls = _run(tmp_path, present=(), uid=0, venv=False, args=("demo",))
+    assert result.returncode == 0, result.stderr
+    assert calls == ["apt-get update -qq", "apt-get install -y -qq python3-venv"]
+
+
+def test_the_readme_demo_line_sets_up_first() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("Run the demo", 1)[1]
+    [line] = re.findall(r"```sh\n(.*?)\n```", section, re.S)[:1]
+    assert line.startswith("sh scripts/prerequisites.sh demo && python3 -m venv .venv && ")
+    assert line.endswith(".venv/bin/edge-agent demo")
+
+
+def test_an_unknown_purpose_is_refused(tmp_path: Path) -> None:
+    result, _calls = _run(tmp_path, present=SERVERS, uid=0, args=("everything",))
+    assert result.returncode == 2
+    assert "usage" in result.stderr
