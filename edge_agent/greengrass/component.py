@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import functools
 import logging
 import signal
 from collections.abc import Sequence
@@ -117,7 +118,9 @@ class GreengrassComponent:
         self.work_dir = work_dir or Path.cwd()
         self.session = NucleusSession(
             ipc,
-            configuration_problems,
+            # An update is accepted only if `edge-agent check` would pass it on this gateway,
+            # with its relative paths under the component's work folder.
+            functools.partial(configuration_problems, work_dir=self.work_dir),
             reconnect_min_seconds=reconnect_min_seconds,
             reconnect_max_seconds=reconnect_max_seconds,
         )

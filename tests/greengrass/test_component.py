@@ -268,6 +268,25 @@ async def test_a_rejected_proposal_names_the_key_and_the_old_configuration_keeps
     assert_each_once(nucleus.published, rows("line1", "a.csv", 200))
 
 
+async def test_an_update_whose_folder_is_missing_on_this_gateway_is_rejected(
+    tmp_path: Path, nucleus_env: NucleusDouble
+) -> None:
+    """The checks of `edge-agent check` decide: a folder the gateway does not have is named
+    before the update is accepted, and the running configuration stays."""
+    nucleus = nucleus_env
+    good = configuration(local_source(tmp_path / "line1", "line1"))
+    nucleus.configuration = good
+    missing = copy.deepcopy(good)
+    missing["sources"].append({**good["sources"][0], "name": "line2", "path": "no-such-folder"})
+    async with running_component(nucleus, tmp_path / "work") as component:
+        status, message = await nucleus.propose_configuration(missing)
+        assert component.agents_started == 1
+    assert status == "REJECTED"
+    assert message is not None
+    assert "sources[1].path" in message
+    assert str(tmp_path / "work" / "no-such-folder") in message  # under the work folder
+
+
 async def test_an_accepted_update_adds_a_source_live_without_loss(
     tmp_path: Path, nucleus_env: NucleusDouble
 ) -> None:
