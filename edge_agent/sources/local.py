@@ -244,6 +244,9 @@ class LocalSource:
                     "or set poll: true); the periodic rescan still finds files",
                 ) from e
             raise
+        # Files written between the last listing and the watch taking effect have no event:
+        # one more listing now that the watch is on.
+        notify(None)
         try:
             stop.wait()
         finally:

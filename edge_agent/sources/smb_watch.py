@@ -116,12 +116,18 @@ class ShareWatcher:
         self, folder: Any, notify: ChangeCallback, stop: threading.Event
     ) -> None:
         flags = ChangeNotifyFlags.SMB2_WATCH_TREE if self._recursive else 0
+        armed = False
         while not stop.is_set():
             watcher = FileSystemWatcher(folder.fd)
             try:
                 watcher.start(_NOTIFY_FILTER, flags=flags)
             except (SMBException, OSError) as err:
                 raise self._translate(err) from err
+            if not armed:
+                # Changes between the last listing and this first request have no event: one
+                # more listing now that nothing can slip through.
+                armed = True
+                notify(None)
             while not watcher.response_event.wait(_STOP_CHECK_SECONDS):
                 if stop.is_set():
                     with contextlib.suppress(SMBException, OSError):
