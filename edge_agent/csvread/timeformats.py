@@ -123,9 +123,11 @@ def _read(pattern: re.Pattern[str], value: str, fmt: str) -> datetime:
     parts = found.groupdict()
     if (year := parts.get("Y")) is not None:
         full_year = int(year)
-    else:
-        short = int(parts["y"])
+    elif (short_year := parts.get("y")) is not None:
+        short = int(short_year)
         full_year = short + (2000 if short <= 68 else 1900)  # as strptime's %y
+    else:
+        full_year = 1900  # a time alone (infer tries those; check_format refuses them)
     if (hhmm := parts.get("HM")) is not None:
         number = int(hhmm)
         hour, minute = divmod(number, 100)
@@ -146,7 +148,7 @@ def _read(pattern: re.Pattern[str], value: str, fmt: str) -> datetime:
             raise ValueError(f"day of year {number} does not exist in {full_year}")
         date = start + timedelta(days=number - 1)
     else:
-        date = datetime(full_year, int(parts["m"]), int(parts["d"]))
+        date = datetime(full_year, int(parts.get("m") or 1), int(parts.get("d") or 1))
     if hour == 24:
         # 24:00 is midnight at the end of the day (loggers close a day's interval with it).
         if minute or second or micro:

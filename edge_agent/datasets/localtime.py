@@ -78,8 +78,8 @@ class RepeatResolver:
         # the run goes on beyond the window (a growing file): rows after a second jump would
         # make it unsure again. No jump: unsure, whether or not the run is seen whole.
         if len(jumps) == 1:
-                before_first, before_second = (1, 0) if self._descending else (0, 1)
-                answer = [before_first if p <= jumps[0] else before_second for p in range(len(run))]
+            before_first, before_second = (1, 0) if self._descending else (0, 1)
+            answer = [before_first if p <= jumps[0] else before_second for p in range(len(run))]
         for (start, _), value in zip(run, answer, strict=True):
             self._known[start] = value
         return self._known.get(raw.start_offset)

@@ -15,20 +15,19 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.batcher import encode
 from edge_agent.config.datasets import DatasetConfig
 from edge_agent.csvread.reader import FileFormatError, Layout, RawRecord, iter_records, read_layout
+from edge_agent.csvread.timeformats import _pattern, compile_format
 from edge_agent.csvread.timestamps import (
     AmbiguousTimeError,
     TimestampError,
     TimestampParser,
     format_utc,
 )
-from edge_agent.csvread.timeformats import _pattern, compile_format
 from edge_agent.datasets.generic import RecordBuilder, RowError
 from tests.csvread import check_accounting, count_lines
 from tests.fuzz import fuzz_settings
