@@ -145,7 +145,9 @@ class RecordBuilder:
                 Column(index, name, convert, column.required, title, description, form, packed)
             )
             unit = column.unit or (
-                layout.units[index] if layout.units and index < len(layout.units) else None
+                layout.units[index]
+                if layout.units and index < len(layout.units) and column.type != "timestamp"
+                else None
             )
             if unit:
                 for field in packed or (name,):

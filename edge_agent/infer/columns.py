@@ -16,6 +16,7 @@ _UNIT_IN_NAME = (
     re.compile(r"^(?P<base>.*?)\s*\(\s*(?P<unit>[^()]{1,16}?)\s*\)\s*$"),
 )
 _NOT_UNITS = re.compile(r"^(?:utc|gmt.*|local|none|\(none\)|[a-z]+ ?\d+)$", re.IGNORECASE)
+_UNIT_TEXT = re.compile(r"^(?=.*[A-Za-z%°µ])[A-Za-z0-9°µ%/^²³·*. -]+$")
 _BOOLS = frozenset({"true", "false"})
 
 
@@ -97,7 +98,7 @@ def split_unit(title: str) -> tuple[str, str | None]:
         found = pattern.match(title)
         if found and found.group("base").strip():
             unit = found.group("unit").strip()
-            if not _NOT_UNITS.match(unit):
+            if _UNIT_TEXT.match(unit) and not _NOT_UNITS.match(unit):
                 return found.group("base").strip(), unit
     return title, None
 

@@ -158,6 +158,7 @@ def _columns(
                 column.skip = True
             else:
                 column.note = "empty in every row read: typed value by value; set its type"
+                column.unit = split_unit(title)[1]
             out.append(column)
             continue
         kind = cell_type(values, decimal, thousands)
