@@ -69,10 +69,10 @@ def packed_converter(
             key, found, value = part.partition(key_separator)
             if not found:
                 raise ValueError(f"reading {part!r} has no {key_separator!r}")
-            name = names.get(key.strip())
-            if name is None:
+            field = names.get(key.strip())
+            if field is None:
                 raise ValueError(f"key {key.strip()!r} is not in packed.names")
-            out[name] = None if value.strip() in nulls else convert(value)
+            out[field] = None if value.strip() in nulls else convert(value)
         return out
 
     return split, fields

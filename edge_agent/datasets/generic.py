@@ -18,7 +18,7 @@ import itertools
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.config.datasets import ColumnConfig, DatasetConfig
 from edge_agent.csvread.numbers import number_converter, number_hint, scaled
@@ -43,6 +43,9 @@ from edge_agent.datasets.kinds import column_kind, sample_rows
 from edge_agent.datasets.localtime import RepeatResolver
 from edge_agent.datasets.rowfunction import compile_row
 from edge_agent.datasets.timebase import FileTime, file_time
+
+if TYPE_CHECKING:
+    from edge_agent.datasets.recordtypes import RecordTypes
 
 __all__ = ["Record", "RecordBuilder", "RowError"]
 
@@ -80,7 +83,7 @@ class RecordBuilder:
         # are typed by a builder for their own width (never by the first row read, so that a
         # resumed pass types them the same way).
         self._by_width: dict[int, RecordBuilder] | None = None
-        self._types: Any = None
+        self._types: RecordTypes | None = None
         self._ts_index: tuple[int, ...] = ()
         self._ts_title = ""
         self._names: list[str] = []
@@ -285,7 +288,7 @@ class RecordBuilder:
     def build(self, raw: RawRecord) -> Record:
         """The typed record of a row; raises RowError with the quarantine reason."""
         if self._types is not None:
-            return self._types.build(raw)  # type: ignore[no-any-return]
+            return self._types.build(raw)
         fields = raw.fields
         if fields is None:
             raise RowError(raw.problem or "unreadable row")
@@ -440,6 +443,7 @@ class RecordBuilder:
             if value is None and column.required:
                 raise RowError(f"column {column.title!r} is required but empty")
             if column.packed:
+                assert isinstance(value, dict)
                 record.update(value)
             else:
                 record[column.name] = value

@@ -49,7 +49,7 @@ def sample_rows(layout: Layout, options: CsvConfig) -> list[list[str]]:
 def column_kind(values: list[str], options: CsvConfig, markers: frozenset[str]) -> Kind | None:
     """The kind of a column from its cells in the first rows; None if they are all empty."""
     infer = inferring_converter(options.decimal, markers)
-    kinds: set[str] = set()
+    kinds: set[Kind] = set()
     for value in values:
         if value.strip() in markers:
             continue
@@ -70,7 +70,7 @@ def column_kind(values: list[str], options: CsvConfig, markers: frozenset[str]) 
     if not kinds:
         return None
     if len(kinds) == 1:
-        return next(iter(kinds))  # type: ignore[return-value]
+        return next(iter(kinds))
     return "text"
 
 

@@ -82,9 +82,26 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
     guess = find_timestamp(names or keys, columns, preamble) or _relative_time(
         names, columns, text.lines[: table.first_data], csv, notes
     )
-    guesses = _columns(keys, names, columns, table, guess, decimal, thousands)
+    guesses = _columns(
+        keys=keys,
+        names=names,
+        columns=columns,
+        table=table,
+        guess=guess,
+        decimal=decimal,
+        thousands=thousands,
+    )
     if guess is not None:
-        _time(csv, notes, guess, keys, names, columns, text, table, timezone)
+        _time(
+            csv=csv,
+            notes=notes,
+            guess=guess,
+            keys=keys,
+            names=names,
+            text=text,
+            table=table,
+            timezone=timezone,
+        )
     else:
         notes["timestampColumn"] = "no column of times found: the records have no ts"
     short = any(len(r) < width for r in rows)
@@ -133,6 +150,7 @@ def _sidecar_names(
 
 
 def _columns(
+    *,
     keys: list[str],
     names: list[str],
     columns: list[list[str]],
@@ -164,9 +182,13 @@ def _columns(
         kind = cell_type(values, decimal, thousands)
         if guess is not None and guess.fmt in ("offset_ms", "offset_s") and i in guess.more:
             kind = "timestamp"  # another channel's time (TwinCAT): an instant too
-        elif guess is not None and kind == "str" and guess.fmt not in ("%Y %j %H%M",):
-            if best_format(values, [guess.fmt, *datetime_formats()[:1]]) is not None:
-                kind = "timestamp"
+        elif (
+            guess is not None
+            and kind == "str"
+            and guess.fmt != "%Y %j %H%M"
+            and best_format(values, [guess.fmt, *datetime_formats()[:1]]) is not None
+        ):
+            kind = "timestamp"
         if kind is None:
             column.note = "only no-value markers in the rows read: typed value by value"
         column.type = kind
@@ -217,12 +239,12 @@ def _relative_time(
 
 
 def _time(
+    *,
     csv: dict[str, Any],
     notes: dict[str, str],
     guess: TimeGuess,
     keys: list[str],
     names: list[str],
-    columns: list[list[str]],
     text: FileText,
     table: Table,
     timezone: str | None,

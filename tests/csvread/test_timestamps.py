@@ -152,7 +152,9 @@ def test_spring_gap_through_the_builder_is_flagged() -> None:
     }
     assert "uncertain" not in records[0]
     assert "uncertain" not in records[2]
-    _, _, rows = build(data.encode(), dataset(timezone="Europe/Berlin", uncertainTimes="quarantine"))
+    _, _, rows = build(
+        data.encode(), dataset(timezone="Europe/Berlin", uncertainTimes="quarantine")
+    )
     assert rows[1].error is not None
     assert "does not exist in Europe/Berlin" in rows[1].error
 

@@ -154,7 +154,9 @@ def test_an_unlisted_column_has_one_type_per_file() -> None:
     ),
     st.data(),
 )
-def test_one_type_per_file_whatever_pass_reads_a_row(values: list[str], data: st.DataObject) -> None:
+def test_one_type_per_file_whatever_pass_reads_a_row(
+    values: list[str], data: st.DataObject
+) -> None:
     # The type comes from the file's first rows, so a pass resumed anywhere types (or
     # quarantines) every row exactly as a whole pass, and all values of a column that are
     # published have one JSON type.

@@ -1,4 +1,4 @@
-"""Real equipment files, read with the configuration ``infer`` proposes, against an independent reading.
+"""Real equipment files read with the configuration infer proposes, against our own reading.
 
 The files are in ``../shared/realworld/`` (provenance and dialect in its manifest.json); the
 project does not copy them. For each data file: ``infer`` proposes a dataset (with a zone by
@@ -110,7 +110,9 @@ def test_real_file_read_with_the_inferred_configuration(name: str, tmp_path: Pat
         fields = [k for k in record if k not in ("ts", "line", "uncertain")]
         values = [record[k] for k in fields]
         assert len(values) == len(want.values), (record, want)
-        bad = [(k, v, w) for k, v, w in zip(fields, values, want.values, strict=True) if not same(v, w)]
+        bad = [
+            (k, v, w) for k, v, w in zip(fields, values, want.values, strict=True) if not same(v, w)
+        ]
         assert not bad, (record["line"], bad)
     fields = [k for k in out.records[0] if k not in ("ts", "line", "uncertain")]
     assert [units.get(k) for k in fields] == expected.units

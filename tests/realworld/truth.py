@@ -88,8 +88,8 @@ def rows_from(
     stop: Callable[[str], bool] = lambda text: False,
 ) -> dict[int, Row]:
     out = {}
-    for number_, text in enumerate(lines[first - 1 :], start=first):
-        text = text.removesuffix("\r")
+    for number_, line in enumerate(lines[first - 1 :], start=first):
+        text = line.removesuffix("\r")
         if not text or stop(text):
             continue
         cells = next(csv.reader(io.StringIO(text), delimiter=delimiter))
@@ -122,7 +122,10 @@ def toa5(path: Path, zone: str) -> Truth:
         return Row(when(cells[0]), values)
 
     truth = Truth(rows_from(lines, 5, parse))
-    truth.units = [None if n.endswith(("_TMx", "_TMn")) else u for n, u in zip(names[1:], units[1:], strict=True)]
+    truth.units = [
+        None if n.endswith(("_TMx", "_TMn")) else u
+        for n, u in zip(names[1:], units[1:], strict=True)
+    ]
     return truth
 
 
@@ -133,11 +136,13 @@ def cr10x(path: Path, zone: str) -> Truth:
     truth = Truth()
     for n, text in enumerate(lines, start=1):
         cells = text.split(",")
-        if len(cells) != 13 or n == len(lines) and not path.read_bytes().endswith(b"\n"):
+        if len(cells) != 13 or (n == len(lines) and not path.read_bytes().endswith(b"\n")):
             truth.quarantined.add(n)  # the last line, cut in half by the writer
             continue
         year, day, hhmm = int(cells[1]), int(cells[2]), int(cells[3])
-        naive = datetime(year, 1, 1) + timedelta(days=day - 1, hours=hhmm // 100, minutes=hhmm % 100)
+        naive = datetime(year, 1, 1) + timedelta(
+            days=day - 1, hours=hhmm // 100, minutes=hhmm % 100
+        )
         values: list[Value] = [int(cells[0]), *(number(c) for c in cells[4:])]
         truth.rows[n] = Row(local_time(naive, tz)[0], values)
     truth.units = [None] * 10
