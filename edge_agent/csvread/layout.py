@@ -174,14 +174,20 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
     if header is None and sample:
         # The widest of the first rows: a marker row ("$RT_OFF$") must not fix a width of 1.
         skip = [re.compile(p) for p in options.skip_patterns]
-        width = 0
+        start = re.compile(options.record_start_pattern) if options.record_start_pattern else None
+        width = grouped = 0
         for text in sample:
             if any(p.search(text) for p in skip):
                 continue
             try:
-                width = max(width, len(_parse_one(text, delimiter, options.quotechar)))
+                cells = len(_parse_one(text, delimiter, options.quotechar))
             except csv.Error:
                 continue
+            if start is not None:
+                # Records of a time line and its value lines: as wide as their lines together.
+                grouped = cells if start.search(text) else grouped + cells
+                cells = grouped
+            width = max(width, cells)
         if width:  # else each row is typed by its own width (RecordBuilder)
             header = tuple(str(i + 1) for i in range(width))
             numbered = True

@@ -25,6 +25,7 @@ Kind = Literal["number", "bool", "text"]
 def sample_rows(layout: Layout, options: CsvConfig) -> list[list[str]]:
     """The fields of the file's first data rows (skipped, footer and blank rows left out)."""
     patterns = [re.compile(p) for p in (*options.skip_patterns, *options.footer_patterns)]
+    start = re.compile(options.record_start_pattern) if options.record_start_pattern else None
     rows: list[list[str]] = []
     for text in layout.sample:
         if any(p.search(text) for p in patterns):
@@ -41,8 +42,13 @@ def sample_rows(layout: Layout, options: CsvConfig) -> list[list[str]]:
                 )
         except csv.Error:
             continue
-        if any(f.strip() for f in fields):
-            rows.append(fields)
+        if not any(f.strip() for f in fields):
+            continue
+        if start is not None and not start.search(text):
+            if rows:  # a value line: part of the record its time line started
+                rows[-1] = rows[-1] + fields
+            continue
+        rows.append(fields)
     return rows
 
 
