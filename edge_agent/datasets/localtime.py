@@ -14,6 +14,7 @@ window, the row cannot be read with certainty and the caller flags or quarantine
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -69,11 +70,14 @@ class RepeatResolver:
         run = [rows[i] for i in range(first, last + 1)]
         answer: list[int | None] = [None] * len(run)
         times = [t for _, t in run if t is not None]
-        jumps = [
-            p
-            for p in range(len(times) - 1)
-            if (times[p + 1] > times[p] if self._descending else times[p + 1] < times[p])
-        ]
+        sign = -1 if self._descending else 1
+        steps = [sign * (b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        jumps = [p for p, step in enumerate(steps) if step < 0]
+        if not jumps:
+            # The same local time twice in a row, and nothing else going back: hourly rows
+            # write the repeat as "01:00, 01:00". (With a jump back too, such a pair is a
+            # reading written twice and stays in its pass.)
+            jumps = [p for p, step in enumerate(steps) if step == 0]
         # One jump back (forward, newest-first) splits the run into its two readings, even if
         # the run goes on beyond the window (a growing file): rows after a second jump would
         # make it unsure again. No jump: unsure, whether or not the run is seen whole.

@@ -31,10 +31,12 @@ class ColumnGuess:
     unit: str | None = None
     skip: bool = False
     note: str = ""
+    packed: dict[str, str] | None = None  # key -> field name, for a cell of key:value readings
 
 
-def number_style(cells: Sequence[str]) -> tuple[str, str | None, str]:
-    """(decimal, thousands, why unsure) from the numeric-looking cells of a file."""
+def number_style(columns: Sequence[Sequence[str]]) -> tuple[str, str | None, str]:
+    """(decimal, thousands, why unsure) from the numeric-looking cells of a file's columns."""
+    cells = [c.strip() for col in columns for c in col if c.strip()]
     comma = [c for c in cells if re.fullmatch(r"[+-]?\d*,\d+", c)]
     point = [c for c in cells if re.fullmatch(r"[+-]?\d*\.\d+", c)]
     grouped_point = [c for c in cells if re.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3})+,\d+", c)]
@@ -49,6 +51,22 @@ def number_style(cells: Sequence[str]) -> tuple[str, str | None, str]:
         return ",", None, ""
     if point:
         return ".", ",", ""
+    # 1,137 only: thousands if the same columns also hold small numbers written without
+    # (32, 110: a column of watts); a column where every number has its comma is decimals.
+    plain = sum(
+        1
+        for col in columns
+        if any(re.fullmatch(r"[+-]?\d{1,3},\d{3}", c.strip()) for c in col)
+        for c in col
+        if re.fullmatch(r"[+-]?\d+", c.strip())
+    )
+    if not plain:
+        return (
+            ",",
+            None,
+            "unsure: every comma is followed by three digits (18,125): read as a decimal "
+            "comma; if they are thousands, set decimal: '.' and thousands: ','",
+        )
     return (
         ".",
         ",",
@@ -101,6 +119,22 @@ def split_unit(title: str) -> tuple[str, str | None]:
             if _UNIT_TEXT.match(unit) and not _NOT_UNITS.match(unit):
                 return found.group("base").strip(), unit
     return title, None
+
+
+_PACKED = re.compile(r"^\s*(?:[\w.-]+:[-+]?[\d.,]+\s+)*[\w.-]+:[-+]?[\d.,]+\s*$")
+
+
+def packed_keys(values: Sequence[str]) -> list[str] | None:
+    """The keys of cells that hold several ``key:value`` readings (``"0:681 1:681 "``)."""
+    if not values or not all(_PACKED.match(v) for v in values):
+        return None
+    keys: list[str] = []
+    for value in values:
+        for part in value.split():
+            key = part.partition(":")[0]
+            if key not in keys:
+                keys.append(key)
+    return keys if len(keys) > 1 or any(len(v.split()) > 1 for v in values) else None
 
 
 def slug(text: str) -> str:

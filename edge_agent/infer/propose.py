@@ -8,13 +8,25 @@ YAML shows as a comment.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from edge_agent.csvread.timeformats import compile_format
 from edge_agent.csvread.zones import zone_in_text
-from edge_agent.infer.columns import ColumnGuess, cell_type, field_names, number_style, split_unit
+from edge_agent.infer.columns import (
+    ColumnGuess,
+    cell_type,
+    field_names,
+    number_style,
+    packed_keys,
+    slug,
+    split_unit,
+)
+from edge_agent.infer.grouped import time_line_groups
 from edge_agent.infer.sidecar import program_names
 from edge_agent.infer.table import Table, data_like, find_table, is_marker, split
 from edge_agent.infer.text import FileText, read_text
@@ -42,13 +54,22 @@ class Proposal:
 def propose(path: Path, *, name: str | None = None, timezone: str | None = None) -> Proposal:
     """Look at ``path`` and propose how to read it."""
     text = read_text(path)
-    table = find_table(text.lines, text.tail)
-    if table is None:
-        raise InferError(f"{path}: found no rows of values (a table) in the first lines")
     notes = dict(text.notes)
     csv: dict[str, Any] = {"encoding": text.encoding}
+    grouped = time_line_groups(text.lines)
+    if grouped is not None:
+        table = Table(grouped.delimiter, None, grouped.first, len(text.lines) - 1)
+        table.width = grouped.width
+        rows = grouped.rows
+        csv["recordStartPattern"] = grouped.pattern
+        notes["recordStartPattern"] = "each reading is a time line and the value line(s) after it"
+    else:
+        found = find_table(text.lines, text.tail)
+        if found is None:
+            raise InferError(f"{path}: found no rows of values (a table) in the first lines")
+        table = found
+        rows = _data_rows(text, table)
     csv["delimiter"] = "fixed" if table.cuts is not None else table.delimiter
-    rows = _data_rows(text, table)
     width = table.width
     names = list(table.names)[:width] if table.header is not None else []
     names += [""] * (width - len(names)) if names else []
@@ -60,8 +81,7 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
         names = _sidecar_names(path, columns, width, notes)
     preamble = text.lines[: table.header if table.header is not None else table.first_data]
     # Numbers: decimal and thousands from every cell that looks like one.
-    cells = [c.strip() for col in columns for c in col if c.strip()]
-    decimal, thousands, why = number_style(cells)
+    decimal, thousands, why = number_style(columns)
     csv["decimal"] = decimal
     csv["thousands"] = thousands
     if why:
@@ -91,6 +111,11 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
         decimal=decimal,
         thousands=thousands,
     )
+    if guess is not None and len(guess.columns) == 1 and guess.fmt not in ("offset_ms", "offset_s"):
+        order = _order(columns[guess.columns[0]], guess.fmt)
+        if order:
+            csv["rowOrder"] = order
+            notes["rowOrder"] = "the rows are newest first"
     if guess is not None:
         _time(
             csv=csv,
@@ -114,6 +139,29 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
         csv["skipPatterns"] = [f"^{re.escape(line)}$" for line in table.markers[:5]]
     dataset_name = name or _name(path)
     return Proposal(dataset_name, csv, guesses, notes)
+
+
+def _order(values: list[str], fmt: str) -> str | None:
+    """descending if the times mostly run backwards (newest first), else None."""
+    times = []
+    for value in values[:500]:
+        found = best_format([value], [fmt]) if value.strip() else None
+        if found is None:
+            continue
+        times.append(value)
+    parsed = [t for t in (_parse(v, fmt) for v in times) if t is not None]
+    falling = sum(1 for a, b in itertools.pairwise(parsed) if b < a)
+    rising = sum(1 for a, b in itertools.pairwise(parsed) if b > a)
+    return "descending" if falling > rising else None
+
+
+def _parse(value: str, fmt: str) -> datetime | None:
+    try:
+        if fmt == "iso":
+            return datetime.fromisoformat(value.strip()).replace(tzinfo=None)
+        return compile_format(fmt)(value.strip())
+    except ValueError:
+        return None
 
 
 def _data_rows(text: FileText, table: Table) -> list[list[str]]:
@@ -159,7 +207,7 @@ def _columns(
     decimal: str,
     thousands: str | None,
 ) -> list[ColumnGuess]:
-    titles = [n or f"col{i + 1}" for i, n in enumerate(names or keys)]
+    titles = [n or f"col{i + 1}" for i, n in enumerate(names or [""] * len(keys))]
     fields = field_names(titles)
     out = []
     ts = guess.columns if guess is not None else ()
@@ -177,6 +225,15 @@ def _columns(
             else:
                 column.note = "empty in every row read: typed value by value; set its type"
                 column.unit = split_unit(title)[1]
+            out.append(column)
+            continue
+        packed = packed_keys(values)
+        if packed is not None:
+            column.packed = {k: f"{column.name}_{slug(k) or k}" for k in packed}
+            column.type = cell_type(
+                [p.partition(":")[2] for v in values for p in v.split()], decimal, thousands
+            )
+            column.note = "each cell holds key:value readings, split into fields"
             out.append(column)
             continue
         kind = cell_type(values, decimal, thousands)

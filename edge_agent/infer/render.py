@@ -25,6 +25,7 @@ _CSV_ORDER = (
     "footerPatterns",
     "skipPatterns",
     "shortRows",
+    "recordStartPattern",
     "timestampColumn",
     "timestampFormat",
     "timeBase",
@@ -80,5 +81,8 @@ def render(proposal: Proposal, source: str) -> str:
                     entry["type"] = column.type
                 if column.unit:
                     entry["unit"] = column.unit
+                if column.packed:
+                    entry.pop("name", None)
+                    entry["packed"] = {"names": column.packed}
             out.append(_line(6, column.key, entry, column.note))
     return "\n".join(out) + "\n"
