@@ -138,20 +138,10 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
             else f"the file ends before its header row {options.header_row}"
         )
     delimiter = options.delimiter
+    cuts = None
     if delimiter == "fixed":
-        return _fixed_layout(
-            options,
-            encoding,
-            header_lines,
-            units_text,
-            sample,
-            preamble,
-            offset,
-            number,
-            header_complete=header_complete,
-            stream=stream,
-        )
-    if delimiter == "auto" and sep_line is not None:
+        cuts, header, units = _fixed_columns(options, header_lines, units_text, sample)
+    elif delimiter == "auto" and sep_line is not None:
         delimiter = sep_line
     if delimiter == "auto":
         if header_text is not None:
@@ -162,15 +152,14 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
             text = max(sample, key=lambda t: sum(_count_candidates(t, quote).values()), default="")
             data = None
         delimiter = sniff_delimiter(text, options.quotechar, data=data, decimal=options.decimal)
-    try:
-        header, units = _header_rows(header_lines or None, units_text, delimiter, options)
-    except FileFormatError as e:
-        if not header_complete:
-            # Its last line has no line end: a header still being written (cut inside a
-            # quoted name, say) is not a wrong header. A growing log waits for the rest.
-            raise FileFormatError(f"{_unfinished(number - 1)} ({e})") from None
-        raise
+    if cuts is None:
+        header, units = _delimited_header(
+            header_lines, units_text, delimiter, options, number, complete=header_complete
+        )
     numbered = False
+    if header is None and cuts is not None:
+        header = tuple(str(i + 1) for i in range(len(cuts)))
+        numbered = True
     if header is None and sample:
         # The widest of the first rows: a marker row ("$RT_OFF$") must not fix a width of 1.
         skip = [re.compile(p) for p in options.skip_patterns]
@@ -203,47 +192,41 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
         header_complete=header_complete,
         preamble=tuple(preamble),
         sample=tuple(sample),
+        cuts=cuts,
         stream=stream,
     )
 
 
-def _fixed_layout(  # noqa: PLR0917 - the parts of read_layout's state, once
-    options: CsvConfig,
-    encoding: Encoding,
-    header_lines: list[str],
-    units_text: str | None,
-    sample: list[str],
-    preamble: list[str],
-    offset: int,
-    number: int,
-    *,
-    header_complete: bool,
-    stream: BinaryIO,
-) -> Layout:
-    """The layout of a whitespace-aligned file: columns by position (``fixedwidth``)."""
+def _fixed_columns(
+    options: CsvConfig, header_lines: list[str], units_text: str | None, sample: list[str]
+) -> tuple[tuple[int, ...], tuple[str, ...] | None, tuple[str, ...] | None]:
+    """Cuts, header and units of a whitespace-aligned file: columns by position."""
     skip = [re.compile(p) for p in (*options.skip_patterns, *options.footer_patterns)]
     rows = [t for t in sample if not RULE.match(t) and not any(p.search(t) for p in skip)]
     cuts = column_cuts([*header_lines, *rows])
     header = stacked_names(header_lines, cuts) if header_lines else None
-    numbered = header is None
-    if header is None:
-        header = tuple(str(i + 1) for i in range(len(cuts)))
     units = stacked_names([units_text], cuts) if units_text is not None else None
-    return Layout(
-        encoding=encoding,
-        delimiter="fixed",
-        quotechar=options.quotechar,
-        header=header,
-        units=units,
-        data_offset=offset,
-        data_line=number,
-        numbered=numbered,
-        header_complete=header_complete,
-        preamble=tuple(preamble),
-        sample=tuple(sample),
-        cuts=cuts,
-        stream=stream,
-    )
+    return cuts, header, units
+
+
+def _delimited_header(
+    header_lines: list[str],
+    units_text: str | None,
+    delimiter: str,
+    options: CsvConfig,
+    number: int,
+    *,
+    complete: bool,
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """Header and units of a delimited file; a header still being written is said so."""
+    try:
+        return _header_rows(header_lines or None, units_text, delimiter, options)
+    except FileFormatError as e:
+        if not complete:
+            # Its last line has no line end: a header still being written (cut inside a
+            # quoted name, say) is not a wrong header. A growing log waits for the rest.
+            raise FileFormatError(f"{_unfinished(number - 1)} ({e})") from None
+        raise
 
 
 def sniff_delimiter(
