@@ -8,31 +8,24 @@ YAML shows as a comment.
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from edge_agent.csvread.timeformats import compile_format
 from edge_agent.csvread.zones import zone_in_text
 from edge_agent.infer.columns import (
     ColumnGuess,
-    cell_type,
-    field_names,
     number_style,
-    packed_keys,
-    slug,
-    split_unit,
 )
+from edge_agent.infer.arrays import Kind, array_ids, kinds_of
 from edge_agent.infer.grouped import time_line_groups
-from edge_agent.infer.sidecar import program_names
-from edge_agent.infer.table import Table, data_like, find_table, is_marker, split
+from edge_agent.infer.guesses import column_guesses
+from edge_agent.infer.rows import data_rows, row_order, sidecar_names
+from edge_agent.infer.table import Table, find_table, is_marker
 from edge_agent.infer.text import FileText, read_text
-from edge_agent.infer.times import TimeGuess, best_format, datetime_formats, find_timestamp
+from edge_agent.infer.times import TimeGuess, find_timestamp
 
-MAX_ROWS = 5000  # data rows of the head looked at (and the tail's)
 _DEFAULT_NULLS = ("", "NaN", "-")
 _FILETIME = re.compile(r"(?<!\d)(1[2-4]\d{16})(?!\d)")  # 100 ns ticks since 1601: 1981 to 2045
 
@@ -49,6 +42,7 @@ class Proposal:
     csv: dict[str, Any]
     columns: list[ColumnGuess]
     notes: dict[str, str] = field(default_factory=dict)  # csv key -> note
+    kinds: list[Kind] = field(default_factory=list)  # recordTypes of a mixed-array file
 
 
 def propose(path: Path, *, name: str | None = None, timezone: str | None = None) -> Proposal:
@@ -68,7 +62,7 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
         if found is None:
             raise InferError(f"{path}: found no rows of values (a table) in the first lines")
         table = found
-        rows = _data_rows(text, table)
+        rows = data_rows(text, table)
     csv["delimiter"] = "fixed" if table.cuts is not None else table.delimiter
     width = table.width
     names = list(table.names)[:width] if table.header is not None else []
@@ -78,7 +72,7 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
     keys = [k if k.strip() and keys.count(k) == 1 else str(i + 1) for i, k in enumerate(keys)]
     columns = [[r[i] if i < len(r) else "" for r in rows] for i in range(width)]
     if table.header is None:
-        names = _sidecar_names(path, columns, width, notes)
+        names = sidecar_names(path, columns, width, notes)
     preamble = text.lines[: table.header if table.header is not None else table.first_data]
     # Numbers: decimal and thousands from every cell that looks like one.
     decimal, thousands, why = number_style(columns)
@@ -99,10 +93,19 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
         {c.strip() for col in columns for c in col if is_marker(c)} - set(_DEFAULT_NULLS)
     )
     csv["nullValues"] = [*_DEFAULT_NULLS, *found_nulls]
-    guess = find_timestamp(names or keys, columns, preamble) or _relative_time(
-        names, columns, text.lines[: table.first_data], csv, notes
+    ids = array_ids(rows) if table.header is None else None
+    kinds = (
+        kinds_of(path, rows, ids, table, decimal=decimal, thousands=thousands, notes=notes)
+        if ids
+        else []
     )
-    guesses = _columns(
+    guess = next((k.time for k in kinds if k.time is not None), None) if kinds else None
+    guess = (
+        guess
+        or find_timestamp(names or keys, columns, preamble)
+        or _relative_time(names, columns, text.lines[: table.first_data], csv, notes)
+    )
+    guesses = column_guesses(
         keys=keys,
         names=names,
         columns=columns,
@@ -112,7 +115,7 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
         thousands=thousands,
     )
     if guess is not None and len(guess.columns) == 1 and guess.fmt not in ("offset_ms", "offset_s"):
-        order = _order(columns[guess.columns[0]], guess.fmt)
+        order = row_order(columns[guess.columns[0]], guess.fmt)
         if order:
             csv["rowOrder"] = order
             notes["rowOrder"] = "the rows are newest first"
@@ -129,7 +132,10 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
         )
     else:
         notes["timestampColumn"] = "no column of times found: the records have no ts"
-    short = any(len(r) < width for r in rows)
+    for kind in kinds:
+        if kind.time is not None and kind.time != guess:
+            notes["recordTypes"] = f"kind {kind.key} has its times elsewhere: see its columns"
+    short = not kinds and any(len(r) < width for r in rows)
     if short:
         csv["shortRows"] = "pad"
         notes["shortRows"] = "some rows have fewer cells than the header: read as empty"
@@ -138,125 +144,7 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
     if table.markers:
         csv["skipPatterns"] = [f"^{re.escape(line)}$" for line in table.markers[:5]]
     dataset_name = name or _name(path)
-    return Proposal(dataset_name, csv, guesses, notes)
-
-
-def _order(values: list[str], fmt: str) -> str | None:
-    """descending if the times mostly run backwards (newest first), else None."""
-    times = []
-    for value in values[:500]:
-        found = best_format([value], [fmt]) if value.strip() else None
-        if found is None:
-            continue
-        times.append(value)
-    parsed = [t for t in (_parse(v, fmt) for v in times) if t is not None]
-    falling = sum(1 for a, b in itertools.pairwise(parsed) if b < a)
-    rising = sum(1 for a, b in itertools.pairwise(parsed) if b > a)
-    return "descending" if falling > rising else None
-
-
-def _parse(value: str, fmt: str) -> datetime | None:
-    try:
-        if fmt == "iso":
-            return datetime.fromisoformat(value.strip()).replace(tzinfo=None)
-        return compile_format(fmt)(value.strip())
-    except ValueError:
-        return None
-
-
-def _data_rows(text: FileText, table: Table) -> list[list[str]]:
-    head = text.lines[table.first_data : table.last_data + 1]
-    lines = head[:MAX_ROWS]
-    if len(head) > MAX_ROWS:
-        lines += head[-MAX_ROWS // 4 :]
-    lines += [t for t in text.tail if data_like(split(t, table.delimiter, table.cuts))][
-        -MAX_ROWS // 4 :
-    ]
-    rows = []
-    for line in lines:
-        cells = split(line, table.delimiter, table.cuts)
-        if data_like(cells) or (len(cells) == table.width and sum(1 for c in cells if c) >= 2):
-            rows.append(cells)
-    if not text.final_newline and rows and len(rows[-1]) < table.width:
-        rows.pop()  # a last line cut while being written: not a short row of the format
-    return rows
-
-
-def _sidecar_names(
-    path: Path, columns: list[list[str]], width: int, notes: dict[str, str]
-) -> list[str]:
-    ids = {v.strip() for v in columns[0]} if columns else set()
-    if len(ids) != 1:
-        return []
-    found = program_names(path.parent, next(iter(ids)), width)
-    if found is None:
-        notes["headerRow"] = "no header: columns are named by position"
-        return []
-    program, names = found
-    notes["headerRow"] = f"no header: column names from {program.name}"
-    return ["array_id", *names[1:]]
-
-
-def _columns(
-    *,
-    keys: list[str],
-    names: list[str],
-    columns: list[list[str]],
-    table: Table,
-    guess: TimeGuess | None,
-    decimal: str,
-    thousands: str | None,
-) -> list[ColumnGuess]:
-    titles = [n or f"col{i + 1}" for i, n in enumerate(names or [""] * len(keys))]
-    fields = field_names(titles)
-    out = []
-    ts = guess.columns if guess is not None else ()
-    for i, key in enumerate(keys):
-        if i in ts:
-            continue
-        values = [v for v in columns[i] if v.strip()]
-        title = names[i] if names else ""
-        column = ColumnGuess(i, key if key else str(i + 1), name=fields[i])
-        if not key.strip() and table.header is not None:
-            column.key = str(i + 1)
-        if not values:
-            if not title.strip():
-                column.skip = True
-            else:
-                column.note = "empty in every row read: typed value by value; set its type"
-                column.unit = split_unit(title)[1]
-            out.append(column)
-            continue
-        packed = packed_keys(values)
-        if packed is not None:
-            column.packed = {k: f"{column.name}_{slug(k) or k}" for k in packed}
-            column.type = cell_type(
-                [p.partition(":")[2] for v in values for p in v.split()], decimal, thousands
-            )
-            column.note = "each cell holds key:value readings, split into fields"
-            out.append(column)
-            continue
-        kind = cell_type(values, decimal, thousands)
-        if guess is not None and guess.fmt in ("offset_ms", "offset_s") and i in guess.more:
-            kind = "timestamp"  # another channel's time (TwinCAT): an instant too
-        elif (
-            guess is not None
-            and kind == "str"
-            and guess.fmt != "%Y %j %H%M"
-            and best_format(values, [guess.fmt, *datetime_formats()[:1]]) is not None
-        ):
-            kind = "timestamp"
-        if kind is None:
-            column.note = "only no-value markers in the rows read: typed value by value"
-        column.type = kind
-        if kind == "timestamp":
-            pass  # a time has no unit (TOA5 gives the TMx columns their value's unit)
-        elif table.units_cells and i < len(table.units_cells) and table.units_cells[i].strip():
-            column.unit = table.units_cells[i].strip()
-        elif title:
-            column.unit = split_unit(title)[1]
-        out.append(column)
-    return out
+    return Proposal(dataset_name, csv, [] if kinds else guesses, notes, kinds)
 
 
 def _relative_time(

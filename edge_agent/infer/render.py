@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from edge_agent.infer.columns import ColumnGuess
 from edge_agent.infer.propose import Proposal
 
 _CSV_ORDER = (
@@ -70,19 +71,40 @@ def render(proposal: Proposal, source: str) -> str:
             out.append(f"      # {key}: {note}")
     if proposal.columns:
         out.append("    columns:")
-        for column in proposal.columns:
-            entry: dict[str, Any] = {}
-            if column.skip:
-                entry["skip"] = True
-            else:
-                if column.name:
-                    entry["name"] = column.name
-                if column.type:
-                    entry["type"] = column.type
-                if column.unit:
-                    entry["unit"] = column.unit
-                if column.packed:
-                    entry.pop("name", None)
-                    entry["packed"] = {"names": column.packed}
-            out.append(_line(6, column.key, entry, column.note))
+        out.extend(_columns(proposal.columns, 6))
+    if proposal.kinds:
+        note = notes.get("recordTypes", "")
+        out.append("    recordTypes:" + (f"  # {note}" if note else ""))
+        out.append("      column: '1'  # the first cell names the kind of row (array ID)")
+        out.append("      types:")
+        for kind in proposal.kinds:
+            out.append(f"        {scalar(kind.key)}:")
+            if kind.time is not None:
+                columns = [str(i + 1) for i in kind.time.columns]
+                out.append(
+                    _line(10, "timestampColumn", columns[0] if len(columns) == 1 else columns)
+                )
+                out.append(_line(10, "timestampFormat", kind.time.fmt))
+            out.append("          columns:")
+            out.extend(_columns(kind.columns, 12))
     return "\n".join(out) + "\n"
+
+
+def _columns(columns: list[ColumnGuess], indent: int) -> list[str]:
+    out = []
+    for column in columns:
+        entry: dict[str, Any] = {}
+        if column.skip:
+            entry["skip"] = True
+        else:
+            if column.name:
+                entry["name"] = column.name
+            if column.type:
+                entry["type"] = column.type
+            if column.unit:
+                entry["unit"] = column.unit
+            if column.packed:
+                entry.pop("name", None)
+                entry["packed"] = {"names": column.packed}
+        out.append(_line(indent, column.key, entry, column.note))
+    return out

@@ -189,3 +189,32 @@ def test_unsure_guesses_carry_a_comment(tmp_path: Path) -> None:
     path.write_text("time,v\n2026-01-01 00:00:00,1\n2026-01-01 00:01:00,2\n", encoding="utf-8")
     text = infer_yaml(path)
     assert "timezone: UTC  # unsure: the file does not say its zone" in text
+
+
+def test_campbell_mixed_arrays_become_record_types(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = []
+    for i in range(6):
+        hhmm = 1800 + 30 * (i % 2) + 100 * (i // 2)
+        lines.append(f"101,2024,258,{hhmm},13.{i},.{i}2")
+        lines.append(f"102,2024,258,{hhmm},{i % 2}")
+    data = ("\n".join(lines) + "\n").encode()
+    text, records, quarantined = infer_and_read(tmp_path, "mixed.dat", data, "UTC-07:00", capsys)
+    assert "recordTypes:" in text
+    assert not quarantined
+    assert records[0] == {
+        "ts": "2024-09-15T01:00:00Z",
+        "line": 1,
+        "col1": 101,
+        "col5": 13.0,
+        "col6": 0.02,
+        "recordType": "101",
+    }
+    assert records[1] == {
+        "ts": "2024-09-15T01:00:00Z",
+        "line": 2,
+        "col1": 102,
+        "col5": 0,
+        "recordType": "102",
+    }
