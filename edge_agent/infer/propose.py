@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.csvread.zones import zone_in_text
+from edge_agent.infer.arrays import Kind, array_ids, kinds_of
 from edge_agent.infer.columns import (
     ColumnGuess,
     number_style,
 )
-from edge_agent.infer.arrays import Kind, array_ids, kinds_of
 from edge_agent.infer.grouped import time_line_groups
 from edge_agent.infer.guesses import column_guesses
 from edge_agent.infer.rows import data_rows, row_order, sidecar_names
