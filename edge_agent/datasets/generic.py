@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from edge_agent.config.datasets import ColumnConfig, DatasetConfig
-from edge_agent.csvread.numbers import number_converter, number_hint, scaled
+from edge_agent.csvread.numbers import number_hint
 from edge_agent.csvread.reader import FileFormatError, Layout, RawRecord
 from edge_agent.csvread.timestamps import (
     AmbiguousTimeError,
@@ -29,16 +29,8 @@ from edge_agent.csvread.timestamps import (
     TimestampParser,
     format_utc,
 )
-from edge_agent.csvread.values import (
-    Converter,
-    bool_converter,
-    float_converter,
-    inferring_converter,
-    int_converter,
-    str_converter,
-    timestamp_converter,
-)
 from edge_agent.datasets.columns import Column, RowError, packed_converter, unique_name
+from edge_agent.datasets.converters import column_converter
 from edge_agent.datasets.kinds import column_kind, sample_rows
 from edge_agent.datasets.localtime import RepeatResolver
 from edge_agent.datasets.rowfunction import compile_row
@@ -74,7 +66,6 @@ class RecordBuilder:
         self._nulls = self._markers | {f"{p}{v}{p}" for v in self._markers for p in _PADS}
         self._skip = [re.compile(p) for p in csv_options.skip_patterns]
         self._footer = [re.compile(p) for p in csv_options.footer_patterns]
-        self._general = inferring_converter(csv_options.decimal, self._markers)
         self._columns: list[Column] = []
         self._width = -1  # never a row's width: every row goes to _by_width
         self._numbered = True
@@ -135,10 +126,14 @@ class RecordBuilder:
             name = column.name or (f"col{title}" if numbered else title) or f"col{index + 1}"
             name = unique_name(name, taken)
             kind = None
-            if column.type is None and column.packed is None:
+            if column.type is None and (column.scale is not None or column.offset is not None):
+                kind = "number"  # a scaled column is a number, whatever its first rows
+            elif column.type is None and column.packed is None:
                 values = [row[index] for row in sample if index < len(row)]
                 kind = column_kind(values, options, self._markers)
-            convert, description, form = self._converter(column, kind)
+            convert, description, form = column_converter(
+                column, kind, options=options, markers=self._markers, time=self._time
+            )
             packed: tuple[str, ...] = ()
             if column.packed is not None:
                 convert, packed = packed_converter(column.packed, convert, self._markers)
@@ -185,55 +180,6 @@ class RecordBuilder:
         self._resolver = RepeatResolver(
             self._layout, options, self._local, parser.repeats, descending=self._descending
         )
-
-    def _converter(self, column: ColumnConfig, kind: str | None) -> tuple[Converter, str, str]:
-        """(converter, what it reads for reasons, the row function's form)."""
-        options = self._dataset.csv
-        markers, decimal, thousands = self._markers, options.decimal, options.thousands
-        inline = decimal == "." and thousands is None
-        convert: Converter
-        if column.type == "float":
-            convert, description, form = (
-                float_converter(decimal, markers, thousands),
-                "a number",
-                "call",
-            )
-        elif column.type == "int":
-            convert, description, form = (
-                int_converter(decimal, markers, thousands),
-                "an integer",
-                "call",
-            )
-        elif column.type == "bool":
-            return bool_converter(markers), "a boolean (true/false, 1/0, yes/no)", "call"
-        elif column.type == "str":
-            return str_converter(markers), "text", "call"
-        elif column.type == "timestamp":
-            # Its own parser: each timestamp column has its own DST repeats.
-            parser = TimestampParser(
-                options.timestamp_format, self._time.zone, base=self._time.base
-            )
-            return (
-                timestamp_converter(parser, markers),
-                (f"a timestamp in format {options.timestamp_format}"),
-                "call",
-            )
-        elif kind == "number":
-            convert = number_converter(decimal, thousands, markers)
-            description = (
-                "a number (as in this file's first rows; map the column with type: str if it "
-                "holds text)"
-            )
-            form = "number" if inline and column.scale is None and column.offset is None else "call"
-        elif kind == "bool":
-            return bool_converter(markers), "a boolean (as in this file's first rows)", "call"
-        elif kind == "text":
-            return str_converter(markers), "text", "asis"
-        else:
-            convert, description, form = self._general, "a value", "call"
-        if column.scale is not None or column.offset is not None:
-            convert, form = scaled(convert, column.scale, column.offset), "call"
-        return convert, description, form
 
     def _refuse(self, problem: str) -> None:
         if not self._layout.header_complete:
