@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from edge_agent.config.datasets import DatasetConfig
+from edge_agent.config.load import parse_config
 from edge_agent.infer import infer_yaml
 from tests.fuzz.harness import Pipeline
 from tests.realworld import truth
@@ -86,6 +87,15 @@ def test_real_file_read_with_the_inferred_configuration(name: str, tmp_path: Pat
     path = REALWORLD / name
     zone = HAND_ZONES.get(name)
     document = yaml.safe_load(infer_yaml(path, name="d", timezone=zone))
+    # Pasted under datasets: of an agent configuration, it loads (what `check` validates).
+    parse_config(
+        {
+            "thingName": "t",
+            "stateDir": str(tmp_path / "state"),
+            "sources": [{"name": "s", "path": str(tmp_path), "dataset": "d"}],
+            **document,
+        }
+    )
     dataset = DatasetConfig.model_validate(document["datasets"]["d"])
     expected = TRUTH[name](path, zone or "UTC")
 
