@@ -141,8 +141,13 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
         notes["shortRows"] = "some rows have fewer cells than the header: read as empty"
     if table.footer:
         csv["footerPatterns"] = [f"^{re.escape(line)}$" for line in table.footer[:5]]
-    if table.markers:
-        csv["skipPatterns"] = [f"^{re.escape(line)}$" for line in table.markers[:5]]
+    skip = [f"^{re.escape(line)}$" for line in table.markers[:5]]
+    if any(c.strip().startswith("$RT_") for col in columns[:1] for c in col):
+        # WinCC writes runtime markers ($RT_OFF$, $RT_COUNT$) as rows of the log.
+        skip.append(r'^"?\$RT_(OFF|COUNT)\$')
+        notes["skipPatterns"] = "WinCC runtime marker rows ($RT_OFF$, $RT_COUNT$)"
+    if skip:
+        csv["skipPatterns"] = skip
     dataset_name = name or _name(path)
     return Proposal(dataset_name, csv, [] if kinds else guesses, notes, kinds)
 

@@ -218,3 +218,22 @@ def test_campbell_mixed_arrays_become_record_types(
         "col5": 0,
         "recordType": "102",
     }
+
+
+def test_wincc_decimal_comma_and_runtime_markers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = ['"Tunnel";"20.11.2025 14:02:11";-29,4;1', '"Fan";"20.11.2025 14:02:12";1450,5;1']
+    rows += ['"$RT_OFF$";"20.11.2025 14:02:20";0;2']
+    rows += [f'"Tunnel";"20.11.2025 14:03:{i:02d}";-29,{i};1' for i in range(6)]
+    data = ("VarName;TimeString;VarValue;Validity\r\n" + "\r\n".join(rows) + "\r\n").encode()
+    text, records, _ = infer_and_read(tmp_path, "Data_log0.csv", data, "Europe/Berlin", capsys)
+    assert "skipPatterns" in text
+    assert [r["varname"] for r in records[:3]] == ["Tunnel", "Fan", "Tunnel"]
+    assert records[1] == {
+        "ts": "2025-11-20T13:02:12Z",
+        "line": 3,
+        "varname": "Fan",
+        "varvalue": 1450.5,
+        "validity": 1,
+    }
