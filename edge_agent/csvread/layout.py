@@ -20,6 +20,7 @@ _SCAN_LINES = 64  # lines looked at for the first data rows
 # columns), so that a pass resumed in the middle of the file decides exactly as a whole one.
 _SAMPLE_ROWS = 16
 _PREAMBLE_CHARS = 64 * 1024  # lines before the data kept for timeBase / timezonePattern
+_SAMPLE_CHARS = 256 * 1024  # the first data rows kept: bounded whatever their length
 _SEP_LINE = re.compile(r"^sep=(.)\r?\n?$")  # Excel's hint line: "sep=;"
 
 
@@ -75,7 +76,7 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
     header_lines: list[str] = []
     sep_line: str | None = None
     header_end = options.header_end
-    scanned = 0
+    scanned = sampled = 0
     for physical in iter_lines(
         stream, encoding.bom_length, newline=newline, max_line_bytes=options.max_line_bytes
     ):
@@ -87,7 +88,8 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
                 text = _decode_or_none(physical.data, encoding.codec)
                 if text is not None and text.strip() and "\x00" not in text:
                     sample.append(text)
-            if len(sample) >= _SAMPLE_ROWS or scanned >= _SCAN_LINES:
+                    sampled += len(text)
+            if len(sample) >= _SAMPLE_ROWS or scanned >= _SCAN_LINES or sampled > _SAMPLE_CHARS:
                 break
             continue
         if physical.overlong:
