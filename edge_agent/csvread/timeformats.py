@@ -77,7 +77,49 @@ def compile_format(fmt: str) -> Parse:
     pattern = _pattern(fmt)
     if pattern is None:
         return lambda value: datetime.strptime(value, fmt)
+    fast = _fast(pattern, fmt)
+    if fast is not None:
+        return fast
     return lambda value: _read(pattern, value, fmt)
+
+
+def _fast(pattern: re.Pattern[str], fmt: str) -> Parse | None:
+    """The common all-numeric date-time (``%d.%m.%Y %H:%M:%S``), read without a dict.
+
+    Legacy loggers write such a format on every row; anything out of the ordinary (hour 24,
+    a value that does not match) goes to ``_read``, which reads it or names the problem.
+    """
+    index = pattern.groupindex
+    if not set(index) <= {"Y", "y", "m", "d", "H", "M", "S", "f"} or not {"m", "d"} <= set(index):
+        return None
+    long_year = "Y" in index
+    y = index["Y" if long_year else "y"] - 1
+    m, d = index["m"] - 1, index["d"] - 1
+    h, mi, s, f = (index[k] - 1 if k in index else -1 for k in "HMSf")
+    match = pattern.match
+
+    def read(value: str) -> datetime:
+        found = match(value)
+        if found is None or found.end() != len(value):
+            return _read(pattern, value, fmt)
+        g = found.groups()
+        year = int(g[y])
+        if not long_year:
+            year += 2000 if year <= 68 else 1900  # as strptime's %y
+        hour = int(g[h]) if h >= 0 else 0
+        if hour == 24:
+            return _read(pattern, value, fmt)
+        return datetime(
+            year,
+            int(g[m]),
+            int(g[d]),
+            hour,
+            int(g[mi]) if mi >= 0 else 0,
+            int(g[s]) if s >= 0 else 0,
+            int(g[f].ljust(6, "0")) if f >= 0 else 0,
+        )
+
+    return read
 
 
 def _pattern(fmt: str) -> re.Pattern[str] | None:

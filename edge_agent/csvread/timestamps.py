@@ -84,10 +84,25 @@ class TimestampParser:
                 raise TimestampError(f"{value!r} is not an ISO 8601 timestamp: {e}") from None
             return value
         try:
-            absolute = self.absolute(value)
-            if absolute is not None:
-                return format_utc(absolute)
-            return format_utc(self.to_utc(self.local(value), value))
+            parse = self._parse
+            if parse is None:
+                if fmt == "iso":
+                    dt = datetime.fromisoformat(value)
+                else:
+                    absolute = self.absolute(value)
+                    assert absolute is not None  # every other named format is absolute
+                    return format_utc(absolute)
+            else:
+                dt = parse(value)
+            if dt.tzinfo is None and not self._utc:
+                zone = self._zone
+                offset = zone.utcoffset(dt)
+                assert offset is not None  # a zone always has an offset
+                # A fixed offset, or a local time that the zone reads one way only (the
+                # same offset for both folds): the common case, inline.
+                if self._fixed or zone.utcoffset(dt.replace(fold=1)) == offset:
+                    return format_utc(dt - offset)
+            return format_utc(self.to_utc(dt, value))
         except AmbiguousTimeError:
             raise
         except (ValueError, OverflowError) as e:
