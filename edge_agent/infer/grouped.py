@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 from edge_agent.infer.table import DELIMITERS, split
 
-_TIME_LINE = re.compile(r"^\s*\d[\d\s/\-.:T]*\d\s*(?:[AaPp]\.?[Mm]?\.?)?\s*$")
+# A line holding only a time, maybe behind a label ("Time: 2021-06-01 12:00:00").
+_TIME_LINE = re.compile(
+    r"^\s*(?:[A-Za-z][A-Za-z ._/-]{0,30}[:=]\s*)?\d[\d\s/\-.:T]*\d\s*(?:[AaPp]\.?[Mm]?\.?)?\s*$"
+)
 
 
 @dataclass

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from edge_agent.csvread.timeformats import compile_format
 from edge_agent.infer.sidecar import program_names
 from edge_agent.infer.table import Table, data_like, split
 from edge_agent.infer.text import FileText
-from edge_agent.infer.times import best_format
 
 MAX_ROWS = 5000  # data rows of the head looked at (and the tail's)
 
 
 def row_order(values: list[str], fmt: str) -> str | None:
     """descending if the times mostly run backwards (newest first), else None."""
-    times = []
-    for value in values[:500]:
-        found = best_format([value], [fmt]) if value.strip() else None
-        if found is None:
-            continue
-        times.append(value)
-    parsed = [t for t in (parse_time(v, fmt) for v in times) if t is not None]
+    parsed = [t for t in (parse_time(v, fmt) for v in values[:500] if v.strip()) if t]
     falling = sum(1 for a, b in itertools.pairwise(parsed) if b < a)
     rising = sum(1 for a, b in itertools.pairwise(parsed) if b > a)
     return "descending" if falling > rising else None
@@ -31,11 +24,17 @@ def row_order(values: list[str], fmt: str) -> str | None:
 
 def parse_time(value: str, fmt: str) -> datetime | None:
     """The naive time of ``value`` in ``fmt``, or None."""
+    text = value.strip()
     try:
         if fmt == "iso":
-            return datetime.fromisoformat(value.strip()).replace(tzinfo=None)
-        return compile_format(fmt)(value.strip())
-    except ValueError:
+            return datetime.fromisoformat(text).replace(tzinfo=None)
+        if fmt in ("epoch_s", "epoch_ms"):
+            seconds = float(text) / (1000 if fmt == "epoch_ms" else 1)
+            return datetime(1970, 1, 1) + timedelta(seconds=seconds)
+        if "%" not in fmt:
+            return None
+        return compile_format(fmt)(text)
+    except (ValueError, OverflowError):
         return None
 
 

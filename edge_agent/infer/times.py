@@ -152,10 +152,28 @@ def find_timestamp(
             if epoch is not None:
                 return TimeGuess((i,), epoch)
             continue
-        found = best_format(values, datetime_formats())
+        found = best_format(values, datetime_formats()) or _labelled(values)
         if found is not None:
             return TimeGuess((i,), found[0], found[1])
     return _campbell_array(columns, full) or _day_and_time(names, columns, full, preamble)
+
+
+def _labelled(values: list[str]) -> tuple[str, str] | None:
+    """A time behind a label in the same cell (``Time: 2021-06-01 12:00:00``)."""
+    first = values[0].strip()
+    digit = re.search(r"\d", first)
+    if digit is None or digit.start() == 0:
+        return None
+    label = first[: digit.start()]
+    if not all(v.strip().startswith(label) for v in values):
+        return None
+    found = best_format([v.strip()[len(label) :] for v in values], datetime_formats())
+    if found is None or found[0] == "iso":
+        # iso has no place for a label: the same time as a strptime format.
+        found = best_format([v.strip()[len(label) :] for v in values], datetime_formats()[1:])
+    if found is None:
+        return None
+    return label.replace("%", "%%") + found[0], found[1]
 
 
 def _epoch(name: str, values: list[str]) -> str | None:

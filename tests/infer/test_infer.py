@@ -237,3 +237,36 @@ def test_wincc_decimal_comma_and_runtime_markers(
         "varvalue": 1450.5,
         "validity": 1,
     }
+
+
+def test_dts_labelled_time_lines_after_a_title(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = ["DTS export, fibre 1"]
+    for i in range(4):
+        lines += [f"Time: 2021-06-01 12:{10 * i:02d}:00", f"0.0,18.{i}5,18.{i}1", "1.0,19.5,19.6"]
+    data = ("\n".join(lines) + "\n").encode()
+    _text, records, quarantined = infer_and_read(tmp_path, "dts2.txt", data, "UTC", capsys)
+    assert not quarantined
+    assert [r["line"] for r in records] == [2, 5, 8, 11]
+    assert records[2] == {
+        "ts": "2021-06-01T12:20:00Z",
+        "line": 8,
+        "col2": 0.0,
+        "col3": 18.25,
+        "col4": 18.21,
+        "col5": 1.0,
+        "col6": 19.5,
+        "col7": 19.6,
+    }
+
+
+def test_egauge_epoch_seconds_newest_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [f"{1_700_000_000 - 60 * i},{0.5 + i / 100:.2f}" for i in range(12)]
+    data = ('"Date & Time","Usage [kWh]"\n' + "\n".join(rows) + "\n").encode()
+    text, records, _ = infer_and_read(tmp_path, "egauge_epoch.csv", data, None, capsys)
+    assert "timestampFormat: epoch_s" in text
+    assert "rowOrder: descending" in text
+    assert records[0] == {"ts": "2023-11-14T22:13:20Z", "line": 2, "usage": 0.5}
