@@ -18,7 +18,7 @@ import itertools
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge_agent.config.datasets import ColumnConfig, DatasetConfig
 from edge_agent.csvread.numbers import number_hint
@@ -33,11 +33,9 @@ from edge_agent.datasets.columns import Column, RowError, packed_converter, uniq
 from edge_agent.datasets.converters import column_converter
 from edge_agent.datasets.kinds import column_kind, sample_rows
 from edge_agent.datasets.localtime import RepeatResolver
+from edge_agent.datasets.recordtypes import RecordTypes
 from edge_agent.datasets.rowfunction import compile_row
 from edge_agent.datasets.timebase import FileTime, file_time
-
-if TYPE_CHECKING:
-    from edge_agent.datasets.recordtypes import RecordTypes
 
 __all__ = ["Record", "RecordBuilder", "RowError"]
 
@@ -85,8 +83,6 @@ class RecordBuilder:
         self._descending = csv_options.row_order == "descending"
         self._row: Callable[[list[str], int], Record]
         if dataset.record_types is not None:
-            from edge_agent.datasets.recordtypes import RecordTypes  # noqa: PLC0415
-
             self._types = RecordTypes(dataset, layout, RecordBuilder)
             self.units = self._types.units
             self.warnings = self._types.warnings
