@@ -1,4 +1,4 @@
-"""The ``edge-agent`` command: run, check, status, demo."""
+"""The ``edge-agent`` command: run, check, status, infer, demo."""
 
 from __future__ import annotations
 
@@ -81,6 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     quarantine.add_argument("--json", action="store_true", help="one JSON object per line")
 
+    infer = sub.add_parser(
+        "infer", help="propose the dataset configuration that reads FILE (YAML on stdout)"
+    )
+    infer.add_argument("file", metavar="FILE")
+    infer.add_argument("--name", help="dataset name (default: from the file name)")
+    infer.add_argument(
+        "--timezone", metavar="ZONE", help="zone of the file's times if the file does not say it"
+    )
+
     demo = sub.add_parser("demo", help="simulators + agent + embedded broker, live view")
     demo.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     demo.add_argument("--speed", type=float, default=600.0, help="simulated seconds per second")
@@ -105,6 +114,23 @@ def _check(path: str, *, probe: bool) -> int:
     from edge_agent.config.check import run_check  # noqa: PLC0415
 
     return EXIT_OK if run_check(path, probe=probe) else EXIT_CONFIG
+
+
+def _infer(path: str, name: str | None, timezone: str | None) -> int:
+    from edge_agent.csvread.zones import ZoneError, parse_zone  # noqa: PLC0415
+    from edge_agent.infer import InferError, infer_yaml  # noqa: PLC0415
+
+    try:
+        if timezone is not None:
+            parse_zone(timezone)
+        print(infer_yaml(path, name=name, timezone=timezone), end="")
+    except (InferError, ZoneError) as e:
+        print(f"edge-agent infer: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as e:
+        print(f"edge-agent infer: cannot read {path}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK
 
 
 def _run(path: str) -> int:
@@ -203,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from edge_agent.status import show_status  # noqa: PLC0415
 
         return show_status(state_dir=args.state_dir, config_path=args.config, as_json=args.json)
+    if args.command == "infer":
+        return _infer(args.file, args.name, args.timezone)
     if args.command == "quarantine":
         from edge_agent.quarantine_list import show_quarantine  # noqa: PLC0415
 

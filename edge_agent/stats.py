@@ -35,12 +35,14 @@ class SourceStatus:
         "errors",
         "files_seen",
         "last_scan",
+        "last_warning",
         "name",
         "rows_published",
         "rows_quarantined",
         "rows_read",
         "rows_skipped",
         "state_since",
+        "warnings",
     )
 
     def __init__(self, name: str) -> None:
@@ -60,6 +62,9 @@ class SourceStatus:
         # Rows of every commit as it happens (all outcomes together), for rates.
         self.rows_read = 0
         self.errors = 0
+        # Files whose layout or typing drew a warning (a mapped column the file lacks, ...).
+        self.warnings = 0
+        self.last_warning = ""
 
     @property
     def state(self) -> str:
@@ -123,6 +128,8 @@ class SourceStatus:
             "rowsSkipped": self.rows_skipped,
             "rowsRead": self.rows_read,
             "errors": self.errors,
+            "warnings": self.warnings,
+            "lastWarning": self.last_warning,
         }
 
 

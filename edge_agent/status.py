@@ -258,6 +258,10 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
         if src.get("detail"):
             when = "" if running else "when it stopped: "
             details.append(f"  {name}: {when}{src['detail']}")
+        if src.get("warnings"):
+            details.append(
+                f"  {name}: {src['warnings']} file(s) with warnings, last: {src['lastWarning']}"
+            )
     header = [
         "source",
         "state",

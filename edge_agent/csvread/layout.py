@@ -5,16 +5,23 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from edge_agent.config.datasets import CsvConfig
 from edge_agent.csvread.encoding import BOMS, Encoding, detect_encoding
+from edge_agent.csvread.fixedwidth import RULE, column_cuts, stacked_names
 from edge_agent.csvread.lines import iter_lines, newline_unit
 
 _CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
-_SCAN_LINES = 64  # lines looked at for readable rows of a file without header
-_SAMPLE_ROWS = 8  # rows whose widest fixes the columns of a file without header
+_SCAN_LINES = 64  # lines looked at for the first data rows
+# The first data rows: their widest fixes the columns of a file without header; they also fix
+# what the dataset layer derives per file (row order, one type per unlisted column, fixed-width
+# columns), so that a pass resumed in the middle of the file decides exactly as a whole one.
+_SAMPLE_ROWS = 16
+_PREAMBLE_CHARS = 64 * 1024  # lines before the data kept for timeBase / timezonePattern
+_SAMPLE_CHARS = 256 * 1024  # the first data rows kept: bounded whatever their length
+_SEP_LINE = re.compile(r"^sep=(.)\r?\n?$")  # Excel's hint line: "sep=;"
 
 
 class FileFormatError(ValueError):
@@ -36,6 +43,15 @@ class Layout:
     # False when a line before the data has no line end yet: a growing log whose header is
     # still being written (its columns may be cut short).
     header_complete: bool = True
+    # The lines before the data (metadata, header), for timeBase and timezonePattern.
+    preamble: tuple[str, ...] = ()
+    # The first data rows as text (at most _SAMPLE_ROWS): what is decided per file.
+    sample: tuple[str, ...] = ()
+    # Fixed-width files: the character positions where columns start.
+    cuts: tuple[int, ...] | None = None
+    # The file itself, for what must look at the rows around one (a DST repeat); the reader
+    # and the dataset layer restore its position after such a look.
+    stream: BinaryIO | None = field(default=None, compare=False, repr=False)
 
 
 def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
@@ -55,7 +71,12 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
     number = 1
     header_complete = True
     sample: list[str] = []  # the first data lines that decode: for sniffing and column counts
-    scanned = 0
+    preamble: list[str] = []
+    kept = 0
+    header_lines: list[str] = []
+    sep_line: str | None = None
+    header_end = options.header_end
+    scanned = sampled = 0
     for physical in iter_lines(
         stream, encoding.bom_length, newline=newline, max_line_bytes=options.max_line_bytes
     ):
@@ -65,11 +86,10 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
             if physical.terminated and not physical.overlong:
                 # (An unterminated last line may still be being written: a partial row.)
                 text = _decode_or_none(physical.data, encoding.codec)
-                if text is not None and text.strip():
+                if text is not None and text.strip() and "\x00" not in text:
                     sample.append(text)
-            if options.header_row is not None or len(sample) >= _SAMPLE_ROWS:
-                break
-            if scanned >= _SCAN_LINES:
+                    sampled += len(text)
+            if len(sample) >= _SAMPLE_ROWS or scanned >= _SCAN_LINES or sampled > _SAMPLE_CHARS:
                 break
             continue
         if physical.overlong:
@@ -91,12 +111,22 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
         if not physical.terminated:
             # The writer may still be writing this line (a growing log just created).
             header_complete = False
-        if number == options.header_row:
-            header_text = text
-        elif number == options.units_row:
+        if number == 1 and (sep := _SEP_LINE.match(text)):
+            sep_line = sep.group(1)
+        if options.header_row is not None and header_end is not None:
+            if number == options.header_row:
+                header_text = text
+            if options.header_row <= number <= header_end:
+                header_lines.append(text)
+        if number == options.units_row:
             units_text = text
+        if kept < _PREAMBLE_CHARS:
+            preamble.append(text.rstrip("\r\n"))
+            kept += len(text)
         offset = physical.end_offset
         number += 1
+    if header_end is not None and len(header_lines) < options.header_rows:
+        header_text = None  # a stacked header not complete yet
     if header_text is None and options.header_row is not None:
         if number == 1 and encoding.bom_length:
             # A growing log waits for what comes after its byte order mark.
@@ -110,6 +140,11 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
             else f"the file ends before its header row {options.header_row}"
         )
     delimiter = options.delimiter
+    cuts = None
+    if delimiter == "fixed":
+        cuts, header, units = _fixed_columns(options, header_lines, units_text, sample)
+    elif delimiter == "auto" and sep_line is not None:
+        delimiter = sep_line
     if delimiter == "auto":
         if header_text is not None:
             text, data = header_text, sample[0] if sample else None
@@ -119,26 +154,31 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
             text = max(sample, key=lambda t: sum(_count_candidates(t, quote).values()), default="")
             data = None
         delimiter = sniff_delimiter(text, options.quotechar, data=data, decimal=options.decimal)
-    try:
-        header, units = _header_rows(header_text, units_text, delimiter, options)
-    except FileFormatError as e:
-        if not header_complete:
-            # Its last line has no line end: a header still being written (cut inside a
-            # quoted name, say) is not a wrong header. A growing log waits for the rest.
-            raise FileFormatError(f"{_unfinished(number - 1)} ({e})") from None
-        raise
+    if cuts is None:
+        header, units = _delimited_header(
+            header_lines, units_text, delimiter, options, number, complete=header_complete
+        )
     numbered = False
+    if header is None and cuts is not None:
+        header = tuple(str(i + 1) for i in range(len(cuts)))
+        numbered = True
     if header is None and sample:
         # The widest of the first rows: a marker row ("$RT_OFF$") must not fix a width of 1.
         skip = [re.compile(p) for p in options.skip_patterns]
-        width = 0
+        start = re.compile(options.record_start_pattern) if options.record_start_pattern else None
+        width = grouped = 0
         for text in sample:
             if any(p.search(text) for p in skip):
                 continue
             try:
-                width = max(width, len(_parse_one(text, delimiter, options.quotechar)))
+                cells = len(_parse_one(text, delimiter, options.quotechar))
             except csv.Error:
                 continue
+            if start is not None:
+                # Records of a time line and its value lines: as wide as their lines together.
+                grouped = cells if start.search(text) else grouped + cells
+                cells = grouped
+            width = max(width, cells)
         if width:  # else each row is typed by its own width (RecordBuilder)
             header = tuple(str(i + 1) for i in range(width))
             numbered = True
@@ -152,7 +192,43 @@ def read_layout(stream: BinaryIO, options: CsvConfig) -> Layout:
         data_line=number,
         numbered=numbered,
         header_complete=header_complete,
+        preamble=tuple(preamble),
+        sample=tuple(sample),
+        cuts=cuts,
+        stream=stream,
     )
+
+
+def _fixed_columns(
+    options: CsvConfig, header_lines: list[str], units_text: str | None, sample: list[str]
+) -> tuple[tuple[int, ...], tuple[str, ...] | None, tuple[str, ...] | None]:
+    """Cuts, header and units of a whitespace-aligned file: columns by position."""
+    skip = [re.compile(p) for p in (*options.skip_patterns, *options.footer_patterns)]
+    rows = [t for t in sample if not RULE.match(t) and not any(p.search(t) for p in skip)]
+    cuts = column_cuts([*header_lines, *rows])
+    header = stacked_names(header_lines, cuts) if header_lines else None
+    units = stacked_names([units_text], cuts) if units_text is not None else None
+    return cuts, header, units
+
+
+def _delimited_header(
+    header_lines: list[str],
+    units_text: str | None,
+    delimiter: str,
+    options: CsvConfig,
+    number: int,
+    *,
+    complete: bool,
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """Header and units of a delimited file; a header still being written is said so."""
+    try:
+        return _header_rows(header_lines or None, units_text, delimiter, options)
+    except FileFormatError as e:
+        if not complete:
+            # Its last line has no line end: a header still being written (cut inside a
+            # quoted name, say) is not a wrong header. A growing log waits for the rest.
+            raise FileFormatError(f"{_unfinished(number - 1)} ({e})") from None
+        raise
 
 
 def sniff_delimiter(
@@ -202,13 +278,21 @@ def _parse_one(text: str, delimiter: str, quotechar: str) -> tuple[str, ...]:
 
 
 def _header_rows(
-    header_text: str | None, units_text: str | None, delimiter: str, options: CsvConfig
+    header_lines: list[str] | None, units_text: str | None, delimiter: str, options: CsvConfig
 ) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
-    """The header and units rows split into names (stripped) and units."""
+    """The header (stacked over ``headerRows`` lines) and units rows split into names and units."""
     header = units = None
-    if header_text is not None:
-        header = _parse_row(header_text, delimiter, options.quotechar, options.header_row)
-        header = tuple(h.strip() for h in header)
+    if header_lines:
+        assert options.header_row is not None
+        rows = [
+            _parse_row(text, delimiter, options.quotechar, options.header_row + n)
+            for n, text in enumerate(header_lines)
+        ]
+        width = max(len(r) for r in rows)
+        header = tuple(
+            " ".join(r[i].strip() for r in rows if i < len(r) and r[i].strip())
+            for i in range(width)
+        )
         if all(not h for h in header):
             raise FileFormatError(f"header row {options.header_row} is empty; check csv.headerRow")
     if units_text is not None:

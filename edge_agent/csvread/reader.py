@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from edge_agent.config.datasets import CsvConfig
+from edge_agent.csvread.fixedwidth import FixedWidthReader
+from edge_agent.csvread.grouping import group_records
 from edge_agent.csvread.layout import (
     FileFormatError,
     Layout,
@@ -22,6 +23,9 @@ from edge_agent.csvread.layout import (
     sniff_delimiter,
 )
 from edge_agent.csvread.lines import PhysicalLine, iter_lines, newline_unit
+from edge_agent.csvread.records import RAW_LIMIT, RawRecord
+
+_SKIP_CHUNK = 64 * 1024  # piece size for reading past an overlong line
 
 __all__ = [
     "RAW_LIMIT",
@@ -32,41 +36,6 @@ __all__ = [
     "read_layout",
     "sniff_delimiter",
 ]
-
-RAW_LIMIT = 4096  # characters of raw text kept for a quarantine entry
-_SKIP_CHUNK = 64 * 1024  # piece size for reading past an overlong line
-
-
-@dataclass(slots=True)
-class RawRecord:
-    """One CSV record as read: its fields, or the problem that kept it from being read."""
-
-    line: int
-    next_line: int
-    end_offset: int
-    fields: list[str] | None
-    problem: str | None
-    lines: list[str]
-
-    @property
-    def raw(self) -> str:
-        """The record's text as in the file, newline removed, cut to RAW_LIMIT characters."""
-        text = "".join(self.lines)
-        if text.endswith("\r\n"):
-            text = text[:-2]
-        elif text.endswith(("\n", "\r")):
-            text = text[:-1]
-        return text[:RAW_LIMIT]
-
-    @property
-    def blank(self) -> bool:
-        """True for a row without any value: an empty line, blanks, or only delimiters."""
-        fields = self.fields
-        if fields is None:
-            return False
-        if not fields:
-            return True
-        return not fields[0].strip() and not "".join(fields).strip()
 
 
 class _RunawayRecordError(Exception):
@@ -104,9 +73,40 @@ def iter_records(
     Records follow each other without gaps: each starts on the line (``line``) and at the
     byte offset where the previous one ended (``next_line``, ``end_offset``). A record that
     cannot be read (bad bytes, NUL bytes, a line longer than maxLineBytes, a quoted field not
-    closed within maxLineBytes or at the end of the file, malformed quoting) has ``fields``
-    None and a ``problem``.
+    closed within maxLineBytes or at the end of the file, malformed quoting, a value across a
+    fixed-width column boundary) has ``fields`` None and a ``problem``.
+
+    With ``recordStartPattern``, a record is a line matching it and the lines after it up to
+    the next match (a time line and its value lines), so that a pass never starts or stops in
+    the middle of one.
     """
+    records = _iter_rows(
+        stream,
+        layout,
+        options,
+        start_offset=start_offset,
+        start_line=start_line,
+        final=final,
+        end=end,
+    )
+    if options.record_start_pattern is None:
+        return records
+    return group_records(
+        records, options.record_start_pattern, final=final, max_bytes=options.max_line_bytes
+    )
+
+
+def _iter_rows(
+    stream: BinaryIO,
+    layout: Layout,
+    options: CsvConfig,
+    *,
+    start_offset: int,
+    start_line: int,
+    final: bool,
+    end: int | None,
+) -> Iterator[RawRecord]:
+    """The records of ``iter_records``, one CSV record (or fixed-width line) each."""
     codec = layout.encoding.codec
     newline = newline_unit(codec)
     max_bytes = options.max_line_bytes
@@ -120,13 +120,15 @@ def iter_records(
     nbytes = 0  # bytes of the record being read
     problem: str | None = None  # first problem of a line of the record being read
     at_eof = False  # the data ended (for a growing log: before an incomplete line)
+    cut = False  # the record's last line has no line end (a complete file's last line)
 
     def take(physical: PhysicalLine) -> str | None:
         """Account for one physical line; the text for csv.reader, or None at the end."""
-        nonlocal offset, next_line, nbytes, problem, at_eof
+        nonlocal offset, next_line, nbytes, problem, at_eof, cut
         if not physical.terminated and not final:
             at_eof = True  # a growing file's last line without newline is not complete yet
             return None
+        cut = not physical.terminated
         size = physical.end_offset - offset
         if lines and nbytes + size > max_bytes:
             raise _RunawayRecordError
@@ -212,7 +214,14 @@ def iter_records(
     quote = layout.quotechar
     first = start_line  # the line the record being read starts on
     record_start = start_offset
-    reader = csv.reader(feed(), delimiter=layout.delimiter, quotechar=quote, strict=False)
+    cuts = layout.cuts
+
+    def new_reader() -> Iterator[list[str]]:
+        if cuts is not None:
+            return FixedWidthReader(feed(), cuts)
+        return csv.reader(feed(), delimiter=layout.delimiter, quotechar=quote, strict=False)
+
+    reader = new_reader()
     while True:
         try:
             for fields in reader:
@@ -226,14 +235,18 @@ def iter_records(
                             None,
                             "quoted field not closed at end of file",
                             lines,
+                            record_start,
                         )
                     # Else the writer is still inside the quoted field: read it next time.
                     return
                 if problem is None:
-                    record = RawRecord(first, next_line, offset, fields, None, lines)
+                    record = RawRecord(
+                        first, next_line, offset, fields, None, lines, record_start, not cut
+                    )
                 else:
-                    record = RawRecord(first, next_line, offset, None, problem, lines)
+                    record = RawRecord(first, next_line, offset, None, problem, lines, record_start)
                     problem = None
+                cut = False
                 first = next_line
                 record_start = offset
                 lines = []
@@ -250,18 +263,20 @@ def iter_records(
                 f"quoted field not closed within maxLineBytes ({max_bytes}); "
                 "the lines after it are read on their own",
                 [physical.data.decode(codec, errors="replace")[:RAW_LIMIT]],
+                record_start,
             )
             offset = record_start = physical.end_offset
             next_line = first = first + 1
             lines = []
             nbytes = 0
             problem = None
-            reader = csv.reader(feed(), delimiter=layout.delimiter, quotechar=quote, strict=False)
+            reader = new_reader()
             yield record
         except csv.Error as e:
             # The lines read so far are the bad record; csv.reader goes on with the next line.
-            reason = f"malformed CSV: {csv_problem(e)}"
-            record = RawRecord(first, next_line, offset, None, reason, lines)
+            reason = csv_problem(e) if cuts is not None else f"malformed CSV: {csv_problem(e)}"
+            record = RawRecord(first, next_line, offset, None, reason, lines, record_start)
+            cut = False
             first = next_line
             record_start = offset
             lines = []

@@ -8,27 +8,27 @@ Python value, None for a missing value, or ValueError when the text does not fit
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
+from edge_agent.csvread.numbers import INT_MAX, INT_MIN, Converter, normalizer
 from edge_agent.csvread.timestamps import TimestampParser
 
-Converter = Callable[[str], Any]
+__all__ = ["INT_MAX", "INT_MIN", "Converter"]
 
 _TRUE = frozenset({"true", "1", "yes", "on", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "off", "n", "f"})
 
 
-def float_converter(decimal: str, nulls: frozenset[str]) -> Converter:
+def float_converter(decimal: str, nulls: frozenset[str], thousands: str | None = None) -> Converter:
     """Typed float columns: blanks around, a decimal point (or comma), NaN/inf -> None."""
-    comma = decimal == ","
+    normalize = normalizer(decimal, thousands)
 
     def to_float(value: str) -> float | None:
         text = value.strip()
         if text in nulls:
             return None
-        if comma:
-            text = text.replace(",", ".")
+        text = normalize(text)
         number = float(text)
         if "_" in text:
             raise ValueError(value)  # float() reads "1_000"; a logger never means that
@@ -38,9 +38,9 @@ def float_converter(decimal: str, nulls: frozenset[str]) -> Converter:
     return to_float
 
 
-def int_converter(decimal: str, nulls: frozenset[str]) -> Converter:
+def int_converter(decimal: str, nulls: frozenset[str], thousands: str | None = None) -> Converter:
     """Typed int columns: also "12.0" and "1e3", which loggers write for whole numbers."""
-    comma = decimal == ","
+    normalize = normalizer(decimal, thousands)
 
     def to_int(value: str) -> int | None:
         text = value.strip()
@@ -48,10 +48,11 @@ def int_converter(decimal: str, nulls: frozenset[str]) -> Converter:
             return None
         if "_" in text:
             raise ValueError(value)  # int() reads "1_000"; a logger never means that
+        text = normalize(text)
         try:
             whole = int(text)
         except ValueError:
-            number = float(text.replace(",", ".") if comma else text)  # "12.0", "1e3"
+            number = float(text)  # "12.0", "1e3"
             if not number.is_integer():
                 raise
             whole = int(number)
@@ -104,11 +105,6 @@ def text_starts(nulls: Iterable[str]) -> frozenset[str]:
     can start a float only as inf/nan, which are text too.)
     """
     return frozenset(string.ascii_letters) - set("tTfF") - {n[:1] for n in nulls}
-
-
-# What a JSON consumer (and orjson) can take as an integer: signed or unsigned 64 bits.
-INT_MIN = -(2**63)
-INT_MAX = 2**64 - 1
 
 
 def inferring_converter(decimal: str, nulls: frozenset[str]) -> Converter:

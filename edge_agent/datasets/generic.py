@@ -4,101 +4,93 @@ Converters are compiled once per file (per header), so typing a row is a loop ov
 functions. A value that does not fit its column makes the row a quarantine entry with a reason
 that names the column and the value; nothing is coerced silently.
 
-Unlisted columns are typed value by value (``csvread.values.inferring_converter``): an
-integer, a number, a boolean or the text as written. The type a value gets depends on the
-value only, never on the rows before it, so a file read in one pass or resumed in the middle
-gives the same records.
+Unlisted columns get one type per file, from the file's first data rows (``kinds``); a column
+empty in all of them is typed value by value. Everything decided per file comes from the
+file's head (its layout), so a file read in one pass or resumed in the middle gives the same
+records. What the builder noticed about the file (a mapped column it does not have, ...) is in
+``warnings``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from edge_agent.config.datasets import ColumnConfig, DatasetConfig
+from edge_agent.csvread.numbers import number_hint
 from edge_agent.csvread.reader import FileFormatError, Layout, RawRecord
-from edge_agent.csvread.timestamps import TimestampError, TimestampParser
-from edge_agent.csvread.values import (
-    Converter,
-    bool_converter,
-    float_converter,
-    inferring_converter,
-    int_converter,
-    is_number,
-    str_converter,
-    text_starts,
-    timestamp_converter,
+from edge_agent.csvread.timestamps import (
+    AmbiguousTimeError,
+    TimestampError,
+    TimestampParser,
+    format_utc,
 )
+from edge_agent.datasets.columns import Column, RowError, packed_converter, unique_name
+from edge_agent.datasets.converters import column_converter
+from edge_agent.datasets.kinds import column_kind, sample_rows
+from edge_agent.datasets.localtime import RepeatResolver
+from edge_agent.datasets.recordtypes import RecordTypes
+from edge_agent.datasets.rowfunction import RowSpec, compile_row
+from edge_agent.datasets.timebase import FileTime, file_time
+
+__all__ = ["Record", "RecordBuilder", "RowError"]
 
 Record = dict[str, Any]
 _TIMESTAMP_NAMES = ("ts", "timestamp", "time", "datetime", "date_time", "timestring")
-_RESERVED = frozenset({"ts", "line"})
-_LEARN_ROWS = 64  # rows after which unlisted columns still without a value stop being learned
 _PADS = (" ", "  ", "\t")
-
-
-class RowError(ValueError):
-    """A row does not fit its dataset; the message is the quarantine reason."""
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    if name in _RESERVED:
-        name = f"{name}_"
-    candidate, n = name, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{name}_{n}"
-    taken.add(candidate)
-    return candidate
 
 
 class RecordBuilder:
     """Turns the raw records of one file into typed records or quarantine reasons.
 
-    ``units`` maps record field names to units (from the column map or the file's units row).
+    ``units`` maps record field names to units (from the column map or the file's units row);
+    ``warnings`` lists, in short sentences, what a technician should know about how the
+    configuration fits this file (a mapped column it does not have, ...).
     """
 
     def __init__(self, dataset: DatasetConfig, layout: Layout) -> None:
         csv_options = dataset.csv
         self._dataset = dataset
         self._layout = layout
+        self.units: dict[str, str] = {}
+        self.warnings: list[str] = []
         # Null markers as configured, compared after stripping blanks; the fast check is a set
         # membership of the value as written, so the common paddings are in the set too.
         self._markers = frozenset(v.strip() for v in csv_options.null_values)
         self._nulls = self._markers | {f"{p}{v}{p}" for v in self._markers for p in _PADS}
         self._skip = [re.compile(p) for p in csv_options.skip_patterns]
-        self._decimal = csv_options.decimal
-        self._parse_ts = TimestampParser(csv_options.timestamp_format, csv_options.timezone)
-        self._general = inferring_converter(csv_options.decimal, self._markers)
-        self._text_starts = text_starts(self._markers)
-        # The inline float form reads any value with a point as float() does; that is what
-        # inferring_converter does too, unless a null marker itself looks like such a number.
-        self._inline_float = csv_options.decimal == "." and not any(
-            "." in m and is_number(m) for m in self._markers
-        )
-        self.units: dict[str, str] = {}
-        # (index, name, converter, required, title, description)
-        self._columns: list[tuple[int, str, Converter, bool, str, str]] = []
-        self._kinds: list[str] = []
-        self._learning = 0
+        self._footer = [re.compile(p) for p in csv_options.footer_patterns]
+        self._columns: list[Column] = []
         self._width = -1  # never a row's width: every row goes to _by_width
         self._numbered = True
+        self._pad = csv_options.short_rows == "pad"
         # A file without header whose first lines could not be read when its layout was: rows
         # are typed by a builder for their own width (never by the first row read, so that a
         # resumed pass types them the same way).
         self._by_width: dict[int, RecordBuilder] | None = None
+        self._types: RecordTypes | None = None
         self._ts_index: tuple[int, ...] = ()
         self._ts_title = ""
         self._names: list[str] = []
         self._required: list[tuple[str, str]] = []
+        self._time = FileTime(csv_options.timezone)
+        self._parse_ts: TimestampParser | None = None
+        self._resolver: RepeatResolver | None = None
+        self._descending = csv_options.row_order == "descending"
         self._row: Callable[[list[str], int], Record]
+        if dataset.record_types is not None:
+            self._types = RecordTypes(dataset, layout, RecordBuilder)
+            self.units = self._types.units
+            self.warnings = self._types.warnings
+            return
         if layout.header is None:
             self._timestamp_indexes([])  # refuses a timestamp column given by name
             self._by_width = {}
-            self._row = self._compile()
+            self._row = lambda fields, line: {}
         else:
             self._define(list(layout.header), numbered=layout.numbered)
 
@@ -106,13 +98,19 @@ class RecordBuilder:
 
     def _define(self, names: list[str], *, numbered: bool) -> None:
         """Set up the columns; ``numbered``: no header, columns named by position."""
-        dataset, layout = self._dataset, self._layout
-        # Without a header row the first data row fixes the width only as an upper bound.
+        dataset, layout, options = self._dataset, self._layout, self._dataset.csv
         self._width = len(names)
         self._numbered = numbered
         self._names = names
         self._ts_index = self._timestamp_indexes(names)
         self._ts_title = " + ".join(repr(self._title(i)) for i in self._ts_index)
+        self._time = file_time(
+            options, layout, [names[i] for i in self._ts_index if i < len(names)]
+        )
+        self._parse_ts = TimestampParser(
+            options.timestamp_format, self._time.zone, base=self._time.base
+        )
+        sample = sample_rows(layout, options)
         configured = dict(dataset.columns)
         taken: set[str] = set()
         for index, title in enumerate(names):
@@ -122,46 +120,70 @@ class RecordBuilder:
             if column.skip or index in self._ts_index:
                 continue
             name = column.name or (f"col{title}" if numbered else title) or f"col{index + 1}"
-            name = _unique(name, taken)
-            convert, description = self._converter(column)
-            self._columns.append((index, name, convert, column.required, title, description))
+            name = unique_name(name, taken)
+            kind = None
+            if column.type is None and (column.scale is not None or column.offset is not None):
+                kind = "number"  # a scaled column is a number, whatever its first rows
+            elif column.type is None and column.packed is None:
+                values = [row[index] for row in sample if index < len(row)]
+                kind = column_kind(values, options, self._markers)
+            convert, description, form = column_converter(
+                column, kind, options=options, markers=self._markers, time=self._time
+            )
+            packed: tuple[str, ...] = ()
+            if column.packed is not None:
+                convert, packed = packed_converter(column.packed, convert, self._markers)
+                form = "packed"
+                taken.update(packed)
+            self._columns.append(
+                Column(index, name, convert, column.required, title, description, form, packed)
+            )
             unit = column.unit or (
-                layout.units[index] if layout.units and index < len(layout.units) else None
+                layout.units[index]
+                if layout.units and index < len(layout.units) and column.type != "timestamp"
+                else None
             )
             if unit:
-                self.units[name] = unit
-        # How the generated row function types each column: "call" its converter, or, for
-        # unlisted columns once their first value was seen, the inline form of that type.
-        self._kinds = ["infer" if c[2] is self._general else "call" for c in self._columns]
-        self._learning = _LEARN_ROWS if "infer" in self._kinds else 0
-        self._row = self._compile()
-        self._required = [(c[1], c[4]) for c in self._columns if c[3]]
+                for field in packed or (name,):
+                    self.units[field] = unit
+        spec = RowSpec(
+            csv=self._dataset.csv,
+            parse_ts=self._parse_ts,
+            timestamp=self.timestamp,
+            nulls=self._nulls,
+            ts_index=tuple(self._ts_index),
+            prefixed=self._time.prefix is not None,
+        )
+        self._row = compile_row(spec, self._columns)
+        self._required = [(c.name, c.title) for c in self._columns if c.required]
         missing = [k for k, c in configured.items() if c.required]
         if missing:
             self._refuse(
                 f"required column(s) {', '.join(map(repr, missing))} not in the header "
                 f"(columns: {', '.join(names)})"
             )
-
-    def _converter(self, column: ColumnConfig) -> tuple[Converter, str]:
-        markers, decimal = self._markers, self._decimal
-        kind = column.type
-        if kind == "float":
-            return float_converter(decimal, markers), "a number"
-        if kind == "int":
-            return int_converter(decimal, markers), "an integer"
-        if kind == "bool":
-            return bool_converter(markers), "a boolean (true/false, 1/0, yes/no)"
-        if kind == "str":
-            return str_converter(markers), "text"
-        if kind == "timestamp":
-            csv_options = self._dataset.csv
-            # Its own parser: each timestamp column resolves its own DST repeats.
-            parser = TimestampParser(csv_options.timestamp_format, csv_options.timezone)
-            return timestamp_converter(parser, markers), (
-                f"a timestamp in format {csv_options.timestamp_format}"
+        for key in configured:
+            self.warnings.append(
+                f"column {key!r} is mapped in the dataset's columns but this file has no such "
+                f"column (its columns: {', '.join(names) or 'none'})"
             )
-        return self._general, "a value"
+        self._order(sample)
+
+    def _order(self, sample: list[list[str]]) -> None:
+        """Row order (declared, or from the first rows) and the DST repeat resolver."""
+        options = self._dataset.csv
+        if not self._ts_index:
+            return
+        if options.row_order == "auto":
+            times = [t for t in (self._local(f) for f in sample) if t is not None]
+            pairs = list(itertools.pairwise(times))
+            falling = sum(1 for a, b in pairs if b < a)
+            self._descending = falling > len(pairs) - falling
+        parser = self._parse_ts
+        assert parser is not None
+        self._resolver = RepeatResolver(
+            self._layout, options, self._local, parser.repeats, descending=self._descending
+        )
 
     def _refuse(self, problem: str) -> None:
         if not self._layout.header_complete:
@@ -198,54 +220,64 @@ class RecordBuilder:
     # ------------------------------------------------------------------ rows
 
     def skip_reason(self, raw: RawRecord) -> str | None:
-        """Why a record is skipped by an explicit rule (blank line, skipPatterns), or None."""
+        """Why a record is skipped by an explicit rule (blank line, patterns), or None."""
         if raw.blank:
             return "blank line"
-        if self._skip:
+        if self._skip or self._footer:
             text = raw.raw
             for pattern in self._skip:
                 if pattern.search(text):
                     return f"matches skipPatterns {pattern.pattern!r}"
+            for pattern in self._footer:
+                if pattern.search(text):
+                    return f"footer (matches footerPatterns {pattern.pattern!r})"
+        if self._types is not None:
+            return self._types.skip_reason(raw)
         return None
 
     def build(self, raw: RawRecord) -> Record:
         """The typed record of a row; raises RowError with the quarantine reason."""
+        if self._types is not None:
+            return self._types.build(raw)
         fields = raw.fields
         if fields is None:
             raise RowError(raw.problem or "unreadable row")
         if len(fields) != self._width:
             if self._by_width is not None:
                 return self._builder_for(len(fields)).build(raw)
-            self._check_width(fields, self._width)
+            fields = self._fit(raw, fields)
         try:
             record: Record = self._row(fields, raw.line)
         except (ValueError, TimestampError, OverflowError, IndexError):
-            # The row function typed the timestamp too: do it again to name what is wrong.
-            record = (
-                {"ts": self._timestamp(fields), "line": raw.line}
-                if self._ts_index
-                else {"line": raw.line}
-            )
-            if "float" in self._kinds:
-                self._demote(fields)
-            return self._build_slowly(fields, record)
+            # Typed again value by value, to name what does not fit (or to read a DST repeat).
+            return self._build_slowly(fields, raw)
         for name, title in self._required:
             if record[name] is None:
                 raise RowError(f"column {title!r} is required but empty")
-        if self._learning:
-            self._learn(record)
         return record
 
-    def _check_width(self, fields: list[str], width: int) -> None:
-        if len(fields) > width and not any(v.strip() for v in fields[width:]):
-            return  # trailing delimiters: empty fields after the last column
-        if not self._numbered:
-            raise RowError(f"{len(fields)} fields but the header has {width} columns")
-        if len(fields) > width:
+    def _fit(self, raw: RawRecord, fields: list[str]) -> list[str]:
+        """A row of another width than the header's: padded, or RowError."""
+        width = len(fields)
+        if width > self._width:
+            if not any(v.strip() for v in fields[self._width :]):
+                return fields  # trailing delimiters: empty fields after the last column
+            if self._numbered:
+                raise RowError(
+                    f"{width} fields but the file's first rows have at most {self._width} "
+                    "(a file without header: its first rows fix the columns)"
+                )
+            raise RowError(f"{width} fields but the header has {self._width} columns")
+        if not raw.terminated:
             raise RowError(
-                f"{len(fields)} fields but the file's first rows have at most {width} "
-                "(a file without header: its first rows fix the columns)"
+                f"{width} fields but the header has {self._width} columns, on the file's last "
+                "line, which has no line end: cut off while being written"
             )
+        if self._pad:
+            return fields + [""] * (self._width - width)
+        if self._numbered:
+            return fields  # columns the row does not have are null (a file without header)
+        raise RowError(f"{width} fields but the header has {self._width} columns")
 
     def _builder_for(self, width: int) -> RecordBuilder:
         assert self._by_width is not None
@@ -260,8 +292,10 @@ class RecordBuilder:
             self._by_width[width] = builder
         return builder
 
-    def _timestamp(self, fields: list[str]) -> str:
-        """The record's ``ts``; RowError naming the timestamp column(s) if there is none."""
+    # ------------------------------------------------------------------ time of a row
+
+    def _ts_text(self, fields: list[str]) -> str:
+        """The text of the row's time (columns joined, the time base in front)."""
         try:
             if len(self._ts_index) == 1:
                 text = fields[self._ts_index[0]]
@@ -275,124 +309,94 @@ class RecordBuilder:
                 text = " ".join(parts)
         except IndexError:
             raise RowError(f"no timestamp: column {self._ts_title} missing in this row") from None
+        prefix = self._time.prefix
+        return f"{prefix} {text.strip()}" if prefix is not None else text
+
+    def timestamp(self, fields: list[str]) -> str:
+        """The row's ``ts`` (the generated row function calls this for composed times)."""
+        assert self._parse_ts is not None
+        return self._parse_ts(self._ts_text(fields))
+
+    def _local(self, fields: list[str]) -> datetime | None:
+        """The row's time as written (naive local), or None if it has none."""
+        assert self._parse_ts is not None
         try:
-            return self._parse_ts(text)
-        except TimestampError as e:
-            raise RowError(f"column {self._ts_title}: {e}") from None
+            return self._parse_ts.local(self._ts_text(fields))
+        except (RowError, ValueError, OverflowError):
+            return None
 
     def _title(self, index: int) -> str:
         names = self._names
         return names[index] if index < len(names) else str(index + 1)
 
-    def _build_slowly(self, fields: list[str], record: Record) -> Record:
+    def _row_time(self, fields: list[str], raw: RawRecord) -> tuple[str, list[str] | None]:
+        """(ts, None), or (ts, both readings) for a local time that is not certain."""
+        try:
+            return self.timestamp(fields), None
+        except AmbiguousTimeError as e:
+            reading = None
+            if not e.gap and self._resolver is not None:
+                reading = self._resolver.reading(raw, e.local)
+            if reading is not None:
+                return format_utc(e.readings[reading]), None
+            return self._uncertain(self._ts_title, e)
+        except TimestampError as e:
+            raise RowError(f"column {self._ts_title}: {e}") from None
+
+    def _uncertain(self, title: str, e: AmbiguousTimeError) -> tuple[str, list[str]]:
+        readings = [format_utc(r) for r in e.readings]
+        if self._dataset.csv.uncertain_times == "quarantine":
+            raise RowError(
+                f"column {title}: {e}; the rows around it do not tell which reading "
+                f"({' or '.join(readings)}) is meant (csv.uncertainTimes: flag publishes it "
+                "flagged)"
+            )
+        # The first reading, unless a newest-first file meets the repeat from its end.
+        chosen = readings[1] if self._descending and not e.gap else readings[0]
+        return chosen, readings
+
+    def _build_slowly(self, fields: list[str], raw: RawRecord) -> Record:
         """The same as the row function, value by value, to name the value that does not fit."""
+        record: Record = {}
+        uncertain: dict[str, list[str]] = {}
+        if self._ts_index:
+            record["ts"], alternatives = self._row_time(fields, raw)
+            if alternatives is not None:
+                uncertain["ts"] = alternatives
+        record["line"] = raw.line
         nulls = self._nulls
-        for index, name, convert, required, title, description in self._columns:
-            text = fields[index] if index < len(fields) else None
+        decimal, thousands = self._dataset.csv.decimal, self._dataset.csv.thousands
+        for column in self._columns:
+            text = fields[column.index] if column.index < len(fields) else None
             if text is None or text in nulls:
                 value = None
+                if column.packed:
+                    record.update(dict.fromkeys(column.packed))
+                    continue
             else:
                 try:
-                    value = convert(text)
-                except (ValueError, TimestampError, OverflowError):
-                    raise RowError(f"column {title!r}: {text!r} is not {description}") from None
-            if value is None and required:
-                raise RowError(f"column {title!r} is required but empty")
-            record[name] = value
+                    value = column.convert(text)
+                except AmbiguousTimeError as e:
+                    value, alternatives = self._uncertain(repr(column.title), e)
+                    uncertain[column.name] = alternatives
+                except (ValueError, TimestampError, OverflowError) as e:
+                    hint = (
+                        number_hint(text, decimal, thousands)
+                        if "number" in column.description or "integer" in column.description
+                        else ""
+                    )
+                    detail = f" ({e})" if column.packed else ""
+                    raise RowError(
+                        f"column {column.title!r}: {text!r} is not "
+                        f"{column.description}{detail}{hint}"
+                    ) from None
+            if value is None and column.required:
+                raise RowError(f"column {column.title!r} is required but empty")
+            if column.packed:
+                assert isinstance(value, dict)
+                record.update(value)
+            else:
+                record[column.name] = value
+        if uncertain:
+            record["uncertain"] = uncertain
         return record
-
-    # ------------------------------------------------------------------ the row function
-
-    def _compile(self) -> Callable[[list[str], int], Record]:
-        """Generate the row function for this layout: one dict display, no per-column loop.
-
-        Typing every value is the agent's hottest code; a generated function is about twice as
-        fast as a loop over the columns. Only integers and repr()'d names go into the source;
-        converters are passed in by name. Every inline form gives what the column's converter
-        gives, or raises, and the row is typed again value by value (``_build_slowly``).
-        """
-        namespace: dict[str, Any] = {
-            "nulls": self._nulls,
-            "g": self._general,
-            "L": self._text_starts,
-            "P": self._parse_ts,
-            "F": datetime.fromisoformat,
-        }
-        forms = {
-            "call": "c{n}(v)",
-            "infer": "c{n}(v)",
-            # Up to 19 digits always fits in 64 bits; longer goes through full inference.
-            "int": '(int(v) if v.isdecimal() and v[0] != "0" and len(v) < 20 else g(v))',
-            # float() also reads "1_0.5" and digits of other scripts; inferring_converter does not.
-            "float": (
-                '(x if "." in v and "_" not in v and v.isascii() and (x := float(v)) - x == 0.0 '
-                "else g(v))"
-            ),
-            "text": "(v if v[:1] in L else g(v))",
-        }
-        items = []
-        if len(self._ts_index) == 1:
-            # A null marker or a bad value raises in P (or F), and _timestamp says which.
-            index = int(self._ts_index[0])
-            if self._dataset.csv.timestamp_format == "iso":
-                # Canonical UTC timestamps (timestamps.is_canonical) are checked inline.
-                items.append(
-                    f'"ts": v if len(v := f[{index}]) == 20 and v[4::3] == "--T::Z" and F(v) '
-                    "else P(v)"
-                )
-            else:
-                items.append(f'"ts": P(f[{index}])')
-        elif self._ts_index:
-            namespace["T"] = self._timestamp
-            items.append('"ts": T(f)')
-        items.append('"line": line')
-        for n, (column, kind) in enumerate(zip(self._columns, self._kinds, strict=True)):
-            index, name, convert = column[0], column[1], column[2]
-            namespace[f"c{n}"] = convert
-            value = forms[kind].format(n=n)
-            items.append(f"{name!r}: None if (v := f[{int(index)}]) in nulls else {value}")
-        source = "def row(f, line):\n    return {" + ", ".join(items) + "}\n"
-        exec(source, namespace)
-        row: Callable[[list[str], int], Record] = namespace["row"]
-        return row
-
-    def _kind_of(self, value: Any) -> str:
-        if value is None:
-            return "infer"  # no value yet: learn from a later row
-        if isinstance(value, bool):
-            return "call"
-        if isinstance(value, int):
-            return "int"
-        if isinstance(value, float):
-            return "float" if self._inline_float else "call"
-        return "text"
-
-    def _learn(self, record: Record) -> None:
-        """Give unlisted columns the inline form of the type of their first value.
-
-        A later value of another type still gets its own type: the inline forms fall back to
-        full inference. Columns without a value in the first rows keep full inference.
-        """
-        self._learning -= 1
-        kinds = [
-            self._kind_of(record[column[1]]) if kind == "infer" else kind
-            for column, kind in zip(self._columns, self._kinds, strict=True)
-        ]
-        if not self._learning or "infer" not in kinds:
-            self._learning = 0
-        if kinds != self._kinds:
-            self._kinds = kinds
-            self._row = self._compile()
-
-    def _demote(self, fields: list[str]) -> None:
-        """Inline float forms that raised for this row's text go back to full inference."""
-        kinds = list(self._kinds)
-        for n, (column, kind) in enumerate(zip(self._columns, kinds, strict=True)):
-            if kind == "float" and column[0] < len(fields):
-                try:
-                    float(fields[column[0]])
-                except ValueError:
-                    kinds[n] = "call"
-        if kinds != self._kinds:
-            self._kinds = kinds
-            self._row = self._compile()

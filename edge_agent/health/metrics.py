@@ -62,6 +62,12 @@ _PER_SOURCE: tuple[tuple[str, str, bool, Callable[[SourceStatus, float], float]]
         lambda s, now: s.errors,
     ),
     (
+        "edge_agent_file_warnings",
+        "Passes over files whose layout or typing drew a warning (e.g. a mapped column missing)",
+        True,
+        lambda s, now: s.warnings,
+    ),
+    (
         "edge_agent_files_seen",
         "Files matching the source's patterns at its last scan",
         False,

@@ -8,6 +8,7 @@ the runner to retry the file later.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -158,10 +159,18 @@ class FileIngestor:
                 return PassResult(info.path, 0, 0, 0, 0, False, record.state, str(e))
             return self._quarantine_file(stream, record, info, size, str(e))
         envelope = self._envelope(record, info.path, builder.units)
+        warnings = tuple(builder.warnings)
         if record.offset >= layout.data_offset:
             offset, next_line = record.offset, record.next_line
         else:
             offset, next_line = layout.data_offset, layout.data_line
+            for warning in warnings:  # said once per file version, at its first rows
+                log.warning(
+                    "file %s: %s",
+                    info.path,
+                    warning,
+                    extra={"source": record.source, "path": info.path, "warning": warning},
+                )
         loop = RowLoop(
             sink=self._sink,
             stage=self.stages.open(record, builder.units),
@@ -179,7 +188,8 @@ class FileIngestor:
             content_fp=plan.content_fp,
             final=final,
         )
-        return loop.run(offset, next_line)
+        result = loop.run(offset, next_line)
+        return dataclasses.replace(result, warnings=warnings) if warnings else result
 
     def _envelope(
         self, record: FileRecord, path: str, units: dict[str, str], *, topic: str | None = None

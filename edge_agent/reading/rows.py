@@ -51,6 +51,8 @@ class PassResult:
     state: str
     note: str | None = None
     paused: bool = False
+    warnings: tuple[str, ...] = ()
+    """What the layout and typing noticed about this file (a mapped column it lacks, ...)."""
 
 
 @dataclass(slots=True)

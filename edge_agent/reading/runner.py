@@ -336,6 +336,9 @@ class SourceRunner:
             self.status.rows_published += result.published
             self.status.rows_quarantined += result.quarantined
             self.status.rows_skipped += result.skipped
+            if result.warnings:
+                self.status.warnings += 1
+                self.status.last_warning = f"{info.path}: {'; '.join(result.warnings)}"
             if result.paused:
                 # The outbox filled up during the pass (what was read is committed): the file
                 # is handed out again, and read on once there is room (see _before_pass).

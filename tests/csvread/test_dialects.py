@@ -374,19 +374,19 @@ def test_file_without_header_names_columns_by_position() -> None:
 
 
 def test_file_without_header_rows_wider_than_the_first_ones_are_quarantined() -> None:
-    lines = [f"2026-11-27T01:{i:02d}:00Z,{i}\n" for i in range(10)]
-    data = "".join([*lines, "2026-11-27T01:10:00Z,10,extra\n"]).encode()
+    lines = [f"2026-11-27T01:{i:02d}:00Z,{i}\n" for i in range(20)]
+    data = "".join([*lines, "2026-11-27T01:20:00Z,20,extra\n"]).encode()
     ds = dataset(headerRow=None, timestampColumn="1")
     layout, _, rows = build(data, ds)
     assert layout.header == ("1", "2")
-    assert len(records_of(rows[:10])) == 10
-    assert rows[10].error == (
+    assert len(records_of(rows[:20])) == 20
+    assert rows[20].error == (
         "3 fields but the file's first rows have at most 2 (a file without header: its first "
         "rows fix the columns)"
     )
     # Trailing delimiters are not more columns.
     _, _, rows = build(data.replace(b",extra", b",,"), ds)
-    assert rows[10].record == {"ts": "2026-11-27T01:10:00Z", "line": 11, "col2": 10}
+    assert rows[20].record == {"ts": "2026-11-27T01:20:00Z", "line": 21, "col2": 20}
 
 
 # --------------------------------------------------------------------------- quoting

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.csvread.timestamps import TimestampError, TimestampParser, is_canonical
-from tests.csvread import build, dataset, records_of
+from edge_agent.csvread.timestamps import (
+    AmbiguousTimeError,
+    TimestampError,
+    TimestampParser,
+    format_utc,
+    is_canonical,
+)
+from edge_agent.datasets.generic import RecordBuilder
+from tests.csvread import build, dataset, read, records_of
 
 
 def parse_all(fmt: str, zone: str, values: list[str]) -> list[str]:
@@ -22,7 +29,9 @@ def parse_all(fmt: str, zone: str, values: list[str]) -> list[str]:
         ("2026-11-27 01:05:00", "2026-11-27T01:05:00Z"),
         ("2026-11-27T01:05", "2026-11-27T01:05:00Z"),
         ("2026-11-27T01:05:00.250Z", "2026-11-27T01:05:00.250Z"),
-        ("2026-11-27T01:05:00.123456Z", "2026-11-27T01:05:00.123Z"),
+        # Sub-millisecond digits are kept (power-quality recorders sample every 200 us).
+        ("2026-11-27T01:05:00.123456Z", "2026-11-27T01:05:00.123456Z"),
+        ("2026-11-27T01:05:00.123400Z", "2026-11-27T01:05:00.123400Z"),
         ("2026-11-27T01:05:00+01:00", "2026-11-27T00:05:00Z"),
         ("2026-11-27T01:05:00-05:30", "2026-11-27T06:35:00Z"),
         ("2026-11-27T00:30:00+02:00", "2026-11-26T22:30:00Z"),
@@ -116,27 +125,38 @@ def test_is_canonical() -> None:
 # --------------------------------------------------------------------------- DST
 
 
-def test_spring_gap_is_moved_forward_by_the_gap() -> None:
+def test_spring_gap_is_not_guessed() -> None:
     # Europe/Berlin, 2026-03-29: 02:00 CET jumps to 03:00 CEST; 02:00-02:59 do not exist.
-    # A time in the gap is read with the offset before it (+01:00): 02:30 -> 01:30Z, the
-    # instant a clock that missed the change means (03:30 CEST).
-    assert parse_all(
-        "iso",
-        "Europe/Berlin",
-        [
-            "2026-03-29T01:59:00",
-            "2026-03-29T02:00:00",
-            "2026-03-29T02:30:00",
-            "2026-03-29T03:00:00",
-            "2026-03-29T03:30:00",
-        ],
-    ) == [
-        "2026-03-29T00:59:00Z",
-        "2026-03-29T01:00:00Z",
-        "2026-03-29T01:30:00Z",
-        "2026-03-29T01:00:00Z",
-        "2026-03-29T01:30:00Z",
+    parser = TimestampParser("iso", "Europe/Berlin")
+    assert parser("2026-03-29T01:59:00") == "2026-03-29T00:59:00Z"
+    assert parser("2026-03-29T03:00:00") == "2026-03-29T01:00:00Z"
+    with pytest.raises(AmbiguousTimeError) as caught:
+        parser("2026-03-29T02:30:00")
+    assert caught.value.gap
+    assert [format_utc(r) for r in caught.value.readings] == [
+        "2026-03-29T01:30:00Z",  # with the offset before the change (a clock that missed it)
+        "2026-03-29T00:30:00Z",
     ]
+
+
+def test_spring_gap_through_the_builder_is_flagged() -> None:
+    data = "ts,v\n2026-03-29T01:59:00,1\n2026-03-29T02:30:00,2\n2026-03-29T03:00:00,3\n"
+    ds = dataset(timezone="Europe/Berlin")
+    _, _, rows = build(data.encode(), ds)
+    records = records_of(rows)
+    assert records[1] == {
+        "ts": "2026-03-29T01:30:00Z",
+        "line": 3,
+        "v": 2,
+        "uncertain": {"ts": ["2026-03-29T01:30:00Z", "2026-03-29T00:30:00Z"]},
+    }
+    assert "uncertain" not in records[0]
+    assert "uncertain" not in records[2]
+    _, _, rows = build(
+        data.encode(), dataset(timezone="Europe/Berlin", uncertainTimes="quarantine")
+    )
+    assert rows[1].error is not None
+    assert "does not exist in Europe/Berlin" in rows[1].error
 
 
 AUTUMN = [
@@ -163,24 +183,63 @@ AUTUMN_UTC = [
 ]
 
 
-def test_autumn_repeat_in_order_is_monotonic() -> None:
-    utc = parse_all("%d.%m.%y %H:%M:%S", "Europe/Berlin", AUTUMN)
-    assert utc == AUTUMN_UTC
-    assert utc == sorted(utc)
+def test_autumn_repeat_alone_is_not_guessed() -> None:
+    with pytest.raises(AmbiguousTimeError) as caught:
+        TimestampParser("%d.%m.%y %H:%M:%S", "Europe/Berlin")("25.10.26 02:30:00")
+    assert not caught.value.gap
+    assert [format_utc(r) for r in caught.value.readings] == [
+        "2026-10-25T00:30:00Z",
+        "2026-10-25T01:30:00Z",
+    ]
+
+
+AUTUMN_DATASET = {
+    "timestampColumn": "Zeit",
+    "timestampFormat": "%d.%m.%y %H:%M:%S",
+    "timezone": "Europe/Berlin",
+}
 
 
 def test_autumn_repeat_through_the_builder() -> None:
     data = "Zeit;Wert\n" + "".join(f"{t};{i}\n" for i, t in enumerate(AUTUMN))
-    ds = dataset(
-        timestampColumn="Zeit", timestampFormat="%d.%m.%y %H:%M:%S", timezone="Europe/Berlin"
-    )
-    _, _, rows = build(data.encode(), ds)
-    assert [r["ts"] for r in records_of(rows)] == AUTUMN_UTC
+    _, _, rows = build(data.encode(), dataset(**AUTUMN_DATASET))
+    utc = [r["ts"] for r in records_of(rows)]
+    assert utc == AUTUMN_UTC
+    assert utc == sorted(utc)
+    assert not any("uncertain" in r for r in records_of(rows))
 
 
-def test_a_repeated_hour_alone_takes_the_first_reading() -> None:
-    # Without an earlier row to go by (a file, or a resumed pass, starting in the repeat).
-    assert parse_all("iso", "Europe/Berlin", ["2026-10-25T02:30:00"]) == ["2026-10-25T00:30:00Z"]
+def test_autumn_repeat_newest_first_is_detected_and_read() -> None:
+    data = "Zeit;Wert\n" + "".join(f"{t};{i}\n" for i, t in enumerate(reversed(AUTUMN)))
+    _, _, rows = build(data.encode(), dataset(**AUTUMN_DATASET))
+    assert [r["ts"] for r in records_of(rows)] == list(reversed(AUTUMN_UTC))
+    declared = dataset(**AUTUMN_DATASET, rowOrder="descending")
+    _, _, rows = build(data.encode(), declared)
+    assert [r["ts"] for r in records_of(rows)] == list(reversed(AUTUMN_UTC))
+
+
+def test_autumn_repeat_resumed_inside_the_repeat_reads_the_same() -> None:
+    data = ("Zeit;Wert\n" + "".join(f"{t};{i}\n" for i, t in enumerate(AUTUMN))).encode()
+    ds = dataset(**AUTUMN_DATASET)
+    layout, whole = read(data, ds)
+    for k in range(1, len(whole)):
+        start = (whole[k - 1].end_offset, whole[k - 1].next_line)
+        layout, records = read(data, ds, start=start)
+        builder = RecordBuilder(ds, layout)
+        assert [builder.build(r)["ts"] for r in records] == AUTUMN_UTC[k:]
+
+
+def test_a_repeat_written_once_is_flagged_not_guessed() -> None:
+    # The hour is written once (an hourly export that merged it): 01:00 EDT or EST?
+    data = "ts,v\n2013-11-03 00:00:00,1\n2013-11-03 01:00:00,2\n2013-11-03 02:00:00,3\n"
+    _, _, rows = build(data.encode(), dataset(timezone="America/New_York"))
+    records = records_of(rows)
+    assert records[1]["uncertain"] == {"ts": ["2013-11-03T05:00:00Z", "2013-11-03T06:00:00Z"]}
+    assert records[1]["ts"] == "2013-11-03T05:00:00Z"
+    assert [r["ts"] for r in (records[0], records[2])] == [
+        "2013-11-03T04:00:00Z",
+        "2013-11-03T07:00:00Z",
+    ]
 
 
 def test_timestamp_columns_resolve_their_own_repeats() -> None:
@@ -192,7 +251,8 @@ def test_timestamp_columns_resolve_their_own_repeats() -> None:
             ("2026-10-25T02:10:00", "2026-10-25T01:10:00"),
         ]
     )
-    ds = dataset({"t2": {"type": "timestamp"}}, timezone="Europe/Berlin")
+    # (Two rows going back in time would look newest-first: the order is declared.)
+    ds = dataset({"t2": {"type": "timestamp"}}, timezone="Europe/Berlin", rowOrder="ascending")
     _, _, rows = build(data.encode(), ds)
     assert records_of(rows) == [
         {"ts": "2026-10-25T00:50:00Z", "line": 2, "t2": "2026-10-24T23:00:00Z"},

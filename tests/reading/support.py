@@ -31,6 +31,7 @@ class Reader:
         *,
         max_payload_bytes: int = 4096,
         outbox_limit: int = 1 << 40,
+        dataset: dict[str, Any] | None = None,
         **source: Any,
     ) -> None:
         self.folder = root / "in"
@@ -41,7 +42,7 @@ class Reader:
                 "thingName": "gw",
                 "stateDir": str(self.state),
                 "sources": [{"name": "s", "path": str(self.folder), "dataset": "d", **source}],
-                "datasets": {"d": {"csv": {"timestampColumn": "ts"}}},
+                "datasets": {"d": dataset or {"csv": {"timestampColumn": "ts"}}},
                 "publish": {"maxPayloadBytes": max_payload_bytes},
                 "outbox": {"maxBytes": max(outbox_limit, 1 << 20)},
             }

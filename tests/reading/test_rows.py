@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from edge_agent.state.outbox import Outbox
 from tests.reading.support import Reader, csv_rows
@@ -52,4 +55,29 @@ def test_a_stop_after_any_commit_then_the_rest_publishes_each_row_once(tmp_path:
         assert not reader.read_stopped("a.csv", after_commits=stop_at).complete
         assert reader.read("a.csv").complete
         assert [(line, r) for _v, line, r in reader.published()] == expected, stop_at
+        reader.close()
+
+
+def test_a_mapped_column_the_file_lacks_is_reported_once_per_file_version(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dataset = {
+        "csv": {"timestampColumn": "ts"},
+        "columns": {"temp": {"type": "float"}, "x": {"type": "int"}},
+    }
+    reader = Reader(tmp_path, dataset=dataset, mode="append")
+    try:
+        log = reader.folder / "a.csv"
+        log.write_bytes(csv_rows(5))
+        with caplog.at_level(logging.WARNING, logger="edge_agent.reading"):
+            first = reader.read("a.csv")
+            with log.open("ab") as f:
+                f.write(csv_rows(3, start=5)[len(b"ts,x,tag\n") :])
+            later = reader.read("a.csv")
+        assert any("temp" in w for w in first.warnings)
+        assert later.warnings == first.warnings  # the status keeps counting it
+        said = [r for r in caplog.records if "temp" in r.getMessage()]
+        assert len(said) == 1  # the log says it once, at the file's first rows
+        assert later.published == 3
+    finally:
         reader.close()
