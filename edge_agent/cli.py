@@ -70,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--config", metavar="PATH", help="take stateDir from this configuration")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+    preview = sub.add_parser(
+        "preview",
+        help="the agent's reading pass over a local FILE, no broker, no state: first and last "
+        "records and every quarantine entry as they would be published",
+    )
+    preview.add_argument("--config", metavar="PATH", required=True)
+    preview.add_argument("--dataset", metavar="NAME", help="the dataset that reads FILE")
+    preview.add_argument("file", metavar="FILE")
+    preview.add_argument("--rows", type=int, default=5, metavar="N", help="first and last N")
+
     quarantine = sub.add_parser(
         "quarantine",
         help="list quarantined lines: file, line, reason and the full raw line (read-only)",
@@ -131,6 +141,21 @@ def _infer(path: str, name: str | None, timezone: str | None) -> int:
         print(f"edge-agent infer: cannot read {path}: {e.strerror or e}", file=sys.stderr)
         return EXIT_CONFIG
     return EXIT_OK
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    from edge_agent.config.load import load_config  # noqa: PLC0415
+    from edge_agent.reading.preview import show_preview  # noqa: PLC0415
+
+    # The preview prints what the pass noticed itself; the pass's log lines would repeat it.
+    logging.getLogger("edge_agent").setLevel(logging.ERROR)
+    try:
+        config = load_config(args.config)
+        return show_preview(config, Path(args.file), dataset=args.dataset, rows=args.rows)
+    except ConfigError as e:
+        return _refused(e.problems, args.config)
 
 
 def _run(path: str) -> int:
@@ -231,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return show_status(state_dir=args.state_dir, config_path=args.config, as_json=args.json)
     if args.command == "infer":
         return _infer(args.file, args.name, args.timezone)
+    if args.command == "preview":
+        return _preview(args)
     if args.command == "quarantine":
         from edge_agent.quarantine_list import show_quarantine  # noqa: PLC0415
 
