@@ -236,6 +236,7 @@ def _iter_rows(
                             "quoted field not closed at end of file",
                             lines,
                             record_start,
+                            not cut,
                         )
                     # Else the writer is still inside the quoted field: read it next time.
                     return
@@ -244,7 +245,9 @@ def _iter_rows(
                         first, next_line, offset, fields, None, lines, record_start, not cut
                     )
                 else:
-                    record = RawRecord(first, next_line, offset, None, problem, lines, record_start)
+                    record = RawRecord(
+                        first, next_line, offset, None, problem, lines, record_start, not cut
+                    )
                     problem = None
                 cut = False
                 first = next_line
@@ -264,6 +267,7 @@ def _iter_rows(
                 "the lines after it are read on their own",
                 [physical.data.decode(codec, errors="replace")[:RAW_LIMIT]],
                 record_start,
+                physical.terminated,
             )
             offset = record_start = physical.end_offset
             next_line = first = first + 1
@@ -275,7 +279,7 @@ def _iter_rows(
         except csv.Error as e:
             # The lines read so far are the bad record; csv.reader goes on with the next line.
             reason = csv_problem(e) if cuts is not None else f"malformed CSV: {csv_problem(e)}"
-            record = RawRecord(first, next_line, offset, None, reason, lines, record_start)
+            record = RawRecord(first, next_line, offset, None, reason, lines, record_start, not cut)
             cut = False
             first = next_line
             record_start = offset

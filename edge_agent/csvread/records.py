@@ -18,7 +18,8 @@ class RawRecord:
     problem: str | None
     lines: list[str]
     start_offset: int = -1  # byte offset where the record starts
-    # False for a complete file's last line without line end: a row the writer may have cut.
+    # False when its last line has no line end (the end of a complete file, or of an idle log):
+    # a row the writer may have cut, and a physical line whose next bytes continue it.
     terminated: bool = True
 
     @property

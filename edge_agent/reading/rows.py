@@ -118,11 +118,12 @@ class RowLoop:
         self._counts = _Counts()  # since the last commit
         self._total = [0, 0, 0, 0]  # published, quarantined, skipped, batches
         self._offset = 0
-        self._next_line = 1
+        self._next_line = 1  # the physical line the next bytes start (or continue)
+        self._below = 1  # rows before this line are read (what the stage may commit)
 
     def run(self, offset: int, next_line: int) -> PassResult:
         """Read from ``offset`` (a record boundary, physical line ``next_line``) to the end."""
-        self._offset, self._next_line = offset, next_line
+        self._offset, self._next_line, self._below = offset, next_line, next_line
         stage, builder, data, counts = self._stage, self._builder, self._data, self._counts
         stopped = False
         for raw in iter_records(
@@ -159,7 +160,10 @@ class RowLoop:
                     if text is not None:
                         data.add(text, raw.line)
                     counts.published += 1  # a held record is published later by its stage
-            self._offset, self._next_line = raw.end_offset, raw.next_line
+            self._offset, self._below = raw.end_offset, raw.next_line
+            # A last line without a line end (an idle log): the bytes that come next continue
+            # that physical line, so the line after it is still to come.
+            self._next_line = raw.next_line if raw.terminated else raw.next_line - 1
         complete = self._complete and not stopped
         self._flush("read" if complete else "reading")
         published, quarantined, skipped, batches = self._total
@@ -213,11 +217,11 @@ class RowLoop:
         batches += [b for b in (self._data.take(), self._quarantine.take()) if b is not None]
         self._ready.clear()
         counts, record, sink = self._counts, self._record, self._sink
-        below = self._next_line
+        below = self._below
         stage = self._stage
         advance = FileAdvance(
             offset=self._offset,
-            next_line=below,
+            next_line=self._next_line,
             state=state,
             size=self._size,
             mtime_ns=self._info.mtime_ns,

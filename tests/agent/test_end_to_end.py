@@ -285,3 +285,28 @@ async def test_copy_of_a_file_under_another_name_is_skipped(
             await sub.wait_for_async(2)
     paths = [env["source"]["path"] for env in sub.payloads_json()]
     assert sorted(paths) == ["a.csv", "b.csv"]
+
+
+async def test_a_log_whose_last_line_has_no_line_end_is_read_once_idle(
+    tmp_path: Path, mosquitto: Broker, unique_thing: str
+) -> None:
+    config = agent_config(
+        tmp_path,
+        mosquitto,
+        thing=unique_thing,
+        source={"mode": "append", "lingerSeconds": 0.1, "idleSeconds": 1},
+    )
+    log = tmp_path / "in" / "log.csv"
+    with mosquitto.subscriber(f"dt/edge-agent/{unique_thing}/#") as sub:
+        async with running_agent(config):
+            # A writer that starts each row with its line end: the last row never has one.
+            log.write_text("ts,v0\n2026-11-27T01:00:00Z,1.5\n2026-11-27T01:00:01Z,2.5")
+            await sub.wait_for_async(lambda m: len(records_by_line(m)) >= 2, timeout=10)
+            with log.open("a") as f:
+                f.write("\n2026-11-27T01:00:02Z,3.5\n2026-11-27T01:00:03Z,4.5")
+            await sub.wait_for_async(lambda m: len(records_by_line(m)) >= 4, timeout=10)
+            await until(lambda: outbox_depth(tmp_path / "state") == 0)
+        by_line = records_by_line(sub.messages)
+        assert_each_once(by_line, {2, 3, 4, 5})  # physical lines, though line 3 ended late
+        assert [by_line[n][0]["v0"] for n in (2, 3, 4, 5)] == [1.5, 2.5, 3.5, 4.5]
+        assert not records_by_line(sub.messages, quarantine=True)
