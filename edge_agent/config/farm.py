@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from itertools import pairwise
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -92,6 +93,18 @@ class CeaConfig(Model):
     default_recipe: str | None = None
     tower_recipes: dict[str, str] = Field(default_factory=dict)
     alerts_topic: str = "dt/edge-agent/{thingName}/alerts"
+    wait_for: tuple[Literal["site", "automation", "seeding"], ...] = Field(
+        default=("site", "automation"),
+        description="context streams a tower reading waits for (up to graceSeconds) before it "
+        "goes out final; see docs/farm.md for the completeness rule and sparse streams",
+    )
+
+    @field_validator("wait_for")
+    @classmethod
+    def _once_each(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("name each stream once (site, automation, seeding)")
+        return v
 
     @field_validator("alerts_topic")
     @classmethod

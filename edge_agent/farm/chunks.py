@@ -35,6 +35,9 @@ class Entry:
     revision: int
     late: bool
     record: dict[str, Any]  # the record as read, before its joins
+    # The streams a late record was published without (None: not known, a chunk kept before
+    # the agent recorded them).
+    pending: list[str] | None = None
 
     def grow_id(self) -> str | None:
         """The Grow ID it was published with (the signature's first part)."""
@@ -62,6 +65,7 @@ class Columns:
         "deviations",
         "lates",
         "lines",
+        "pendings",
         "records",
         "revisions",
         "sigs",
@@ -80,6 +84,7 @@ class Columns:
         self.revisions: list[int] = []
         self.lates: list[bool] = []
         self.records: list[bytes] = []
+        self.pendings: list[list[str] | None] = []
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -96,8 +101,10 @@ class Columns:
         revision: int,
         late: bool,
         record: bytes,
+        pending: list[str] | None = None,
     ) -> None:
-        """One reading (``record``: its record as read, as JSON)."""
+        """One reading (``record``: its record as read, as JSON; ``pending``: the streams a
+        late one went out without)."""
         self.lines.append(line)
         self.timestamps.append(ts)
         self.stations.append(station_id)
@@ -107,6 +114,7 @@ class Columns:
         self.revisions.append(revision)
         self.lates.append(late)
         self.records.append(record)
+        self.pendings.append(pending)
 
     def pop(self) -> None:
         """Take the last reading back out."""
@@ -143,6 +151,8 @@ class Columns:
             "late": self.lates,
             "records": orjson.Fragment(b"[" + b",".join(self.records) + b"]"),
         }
+        if any(self.pendings):  # most chunks have no late reading: no column of nulls
+            document["pending"] = self.pendings
         return orjson.dumps(document)
 
     def bounds(self) -> tuple[float, float, int, int]:
@@ -164,6 +174,7 @@ def pack(entries: Sequence[Entry]) -> Columns:
             revision=e.revision,
             late=e.late,
             record=orjson.dumps(e.record),
+            pending=e.pending,
         )
     return columns
 
@@ -171,6 +182,11 @@ def pack(entries: Sequence[Entry]) -> Columns:
 def unpack(data: bytes) -> list[Entry]:
     """The entries of a chunk's ``data``."""
     raw = orjson.loads(data)
+    pending = raw.get("pending")
+    if pending is None:
+        # No late reading in the chunk, or a chunk of an older agent: its late ones went out
+        # without their pending streams recorded (None: corrected once they are complete).
+        pending = [None if late else [] for late in raw["late"]]
     return [
         Entry(*fields)
         for fields in zip(
@@ -183,6 +199,7 @@ def unpack(data: bytes) -> list[Entry]:
             raw["revision"],
             raw["late"],
             raw["records"],
+            pending,
             strict=True,
         )
     ]

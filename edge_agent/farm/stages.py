@@ -2,8 +2,9 @@
 
 Context rows (site, automation, seeding) are published as read and kept as farm context;
 seeding events carry their Grow ID (minted when the station left it empty). Tower readings are
-tagged and joined as they are read: published at once when their joins are final, otherwise
-held (``farm_held``) for the farm worker to publish after their grace period.
+tagged and joined as they are read: published at once when every context stream they wait
+for is complete at their time (``farm/enrich.py``), otherwise held (``farm_held``) for the
+farm worker to publish once it is, or after their grace period with ``late`` and ``pending``.
 
 Whatever a stage keeps for a row is written only by the commit that covers that row
 (``write(conn, below_line)`` takes the rows before ``below_line``) and applied to the in-memory
@@ -194,6 +195,8 @@ class TowerStage:
             late = not joined.complete
             fields = joined.fields
             fields["late"] = late
+            if late:
+                fields["pending"] = list(joined.pending)
             # The record as read is kept for corrections (they join it again); the published
             # record is it with the joins appended: two small encodings, no copy of the dict.
             base = encode(record)
@@ -211,6 +214,7 @@ class TowerStage:
                 revision=0,
                 late=late,
                 record=base,
+                pending=list(joined.pending) if late else None,
             )
             self._last = ("sent", reading.tower_id, line)
             return text

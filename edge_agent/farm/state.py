@@ -5,10 +5,17 @@ advances each file); this is its in-memory index, loaded at start and updated af
 commit. One lock guards it: reading threads of several sources and the farm worker share it.
 Every update bumps ``generation`` and queues the event-time range it touched, so the worker
 can correct readings published before the context arrived.
+
+Each context stream also has a *watermark*: the newest event time among its committed rows
+(the site; automation and seeding per tower). A stream is complete up to its watermark: its
+rows arrive in event-time order (docs/farm.md, "When a reading is final"), so a reading at or
+before it will see no row it does not see now. Watermarks are derived from the committed rows
+(``load``), so they are exactly as durable as the context itself.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +36,8 @@ class Change:
     """Something changed in this event-time range: readings there may need another look.
 
     ``kind`` is ``site`` (context for every tower), ``automation`` (one tower), ``tray`` (one
-    tray's cycles: ``key`` is the tray) or ``file`` (readings of a file joined while context
+    tray's cycles: ``key`` is the tray), ``seeding`` (one tower's seeding watermark moved:
+    readings of the tower in the range) or ``file`` (readings of a file joined while context
     arrived: ``key`` is ``file_ref:version``, the range is lines).
     """
 
@@ -50,6 +58,7 @@ class FarmState:
         self.site = Timeline()
         self.automation: dict[str, Timeline] = {}
         self.cycles: dict[tuple[str, str], TrayCycles] = {}
+        self.seeding_watermarks: dict[str, float] = {}  # by tower
         self._changes: list[Change] = []
         self._sent: list[SentReading] = []
 
@@ -65,6 +74,7 @@ class FarmState:
                 self._tray(row["tower_id"], row["tray_id"]).add(
                     row["ts"], row["event"], row["grow_id"], row["tower_id"], row["tray_id"]
                 )
+                self._seeded_until(row["tower_id"], row["ts"])
             site = db.query(
                 "SELECT ts, data FROM farm_site WHERE site_id = ? AND ts >= "
                 "(SELECT COALESCE(MAX(ts), 0) FROM farm_site) - ? ORDER BY ts",
@@ -93,6 +103,13 @@ class FarmState:
             cycles = self.cycles[key] = TrayCycles()
         return cycles
 
+    def _seeded_until(self, tower_id: str, ts: float) -> float:
+        """Move the tower's seeding watermark to ``ts`` if that is later; the one before."""
+        before = self.seeding_watermarks.get(tower_id, -math.inf)
+        if ts > before:
+            self.seeding_watermarks[tower_id] = ts
+        return before
+
     def _automation(self, tower_id: str) -> Timeline:
         timeline = self.automation.get(tower_id)
         if timeline is None:
@@ -105,29 +122,55 @@ class FarmState:
         """Site readings of this gateway's site were committed."""
         tolerance = self.cea.site_tolerance_minutes * 60
         with self.lock:
+            before = self.site.watermark
             for reading in readings:
                 self.site.add(reading.ts, site_join_row(reading))
                 self._changed(Change("site", None, None, reading.ts, reading.ts + tolerance))
+            if self.site.watermark > before:
+                # Readings up to the new watermark may have become final.
+                self._changed(Change("site", None, None, before, self.site.watermark))
 
     def add_automation(self, states: Iterable[AutomationState]) -> None:
         """Automation rows were committed."""
         with self.lock:
+            before: dict[str, float] = {}
             for state in states:
                 timeline = self._automation(state.tower_id)
+                before.setdefault(state.tower_id, timeline.watermark)
                 timeline.add(state.ts, automation_join_row(state))
                 # The state holds until the next row: readings up to then join it.
                 following = timeline.next_after(state.ts)
                 end = following if following is not None else float("inf")
                 self._changed(Change("automation", state.tower_id, None, state.ts, end))
+            for tower_id, old in before.items():
+                new = self.automation[tower_id].watermark
+                if new > old:  # readings of the tower up to it may have become final
+                    self._changed(Change("automation", tower_id, None, old, new))
 
     def add_cycle_events(self, events: Iterable[SeedingEvent]) -> None:
         """Seeding events were committed."""
         with self.lock:
+            before: dict[str, float] = {}
             for event in events:
                 self._tray(event.tower_id, event.tray_id).add(
                     event.ts, event.event, event.grow_id, event.tower_id, event.tray_id
                 )
                 self._changed(Change("tray", event.tower_id, event.tray_id, event.ts, float("inf")))
+                before.setdefault(event.tower_id, self._seeded_until(event.tower_id, event.ts))
+            for tower_id, old in before.items():
+                new = self.seeding_watermarks[tower_id]
+                if new > old:
+                    self._changed(Change("seeding", tower_id, None, old, new))
+
+    def never_reported(self, stream: str, tower_id: str) -> bool:
+        """Whether a context stream has no row at all yet (the site; a tower's automation or
+        seeding)."""
+        with self.lock:
+            if stream == "site":
+                return len(self.site) == 0
+            if stream == "automation":
+                return tower_id not in self.automation
+            return tower_id not in self.seeding_watermarks
 
     def _changed(self, change: Change) -> None:
         self.generation += 1

@@ -1,11 +1,12 @@
 """The farm worker: releases held readings, corrects published ones, keeps alerts current.
 
 One task of the agent's TaskGroup; each step runs in a thread on its own database connection:
-1. held readings whose joins became final, or whose grace period is over (``late: true``),
-   are published;
+1. held readings whose context streams became complete, or whose grace period is over
+   (``late: true`` with the ``pending`` streams), are published;
 2. readings published before context they lacked arrived (a late site file, a seeding file
-   read after the tower file) are published again as corrections: the same source path and
-   line, ``revision`` counting up, the full joins;
+   read after the tower file), and late readings whose pending streams completed, are
+   published again as corrections: the same source path and line, ``revision`` counting up,
+   the full joins;
 3. the alerts of every station whose readings changed are evaluated again.
 Each step is one transaction (outbox rows in, held rows out, kept readings updated), so a
 crash repeats nothing and loses nothing: a held reading stays held until a step commits its
@@ -93,6 +94,7 @@ class FarmWorker:
         self._recheck_all = True
         self._last_prune = 0.0
         self._targets: dict[str, tuple[str, str]] = {}
+        self._silent: set[tuple[str, str]] = set()  # (stream, tower) warned about
         for source in config.sources:
             dataset = config.datasets[source.dataset]
             topic = TopicTemplate(dataset.topic).render(
@@ -205,8 +207,26 @@ class FarmWorker:
             expired = now >= hold_until or now < hold_until - grace - 60
             if joined.complete or expired:
                 late = not joined.complete
+                if late:
+                    self._warn_silent(reading.tower_id, joined.pending)
                 key = (row["file_ref"], row["version"], row["line"])
                 work.out.append(Out(*key, reading, record, joined, late, 0))
+
+    def _warn_silent(self, tower_id: str, pending: tuple[str, ...]) -> None:
+        """Once per stream and tower: a reading went out late waiting for a stream that never
+        reported at all (configured, but silent: a tower without automation, say)."""
+        for stream in pending:
+            key = (stream, "" if stream == "site" else tower_id)
+            if key in self._silent or not self.state.never_reported(stream, tower_id):
+                continue
+            self._silent.add(key)
+            log.warning(
+                "tower readings go out late: cea.waitFor waits for %s data%s, and none has "
+                "arrived yet; if this stream does not exist there, leave %s out of cea.waitFor",
+                stream,
+                "" if stream == "site" else f" of {tower_id}",
+                stream,
+            )
 
     def _correct(self, work: _Step, changes: Iterable[Change]) -> None:
         selections = outgoing.selections(changes)
@@ -233,10 +253,15 @@ class FarmWorker:
                     )
                     record = entry.record
                     joined = self.enricher.join(record, reading)
-                    if joined.sig == entry.sig:
-                        continue
-                    seen.add(key)
+                    # A final record stays final; a late one is corrected when its joins or
+                    # the streams it waits for changed (and so once they are all complete).
                     late = entry.late and not joined.complete
+                    if joined.sig == entry.sig and late == entry.late:
+                        if not late or entry.pending is None:
+                            continue
+                        if list(joined.pending) == entry.pending:
+                            continue
+                    seen.add(key)
                     work.out.append(
                         Out(*key, reading, record, joined, late, entry.revision + 1, chunk, entry)
                     )
@@ -273,6 +298,7 @@ class FarmWorker:
                     item.revision,
                     item.late,
                     item.record,  # as read: corrections join it again
+                    list(item.joined.pending) if item.late else None,
                 )
                 if item.chunk is None:
                     by_tower.setdefault(item.reading.tower_id, []).append(entry)

@@ -64,11 +64,17 @@ def alerts(sub: Collector) -> list[dict[str, Any]]:
     return [json.loads(p) for t, p in sub.messages if t.endswith("/alerts")]
 
 
+def automation(hour: int, minutes: range = range(0, 60, 10)) -> list[str]:
+    """The tower's state every ten minutes of an hour (the automation software's heartbeat)."""
+    return [f"2026-05-01T{hour:02d}:{m:02d}:00Z,tower-01,running,3,false,true,0," for m in minutes]
+
+
 async def context(data: Path, *, grow_id: str = "G-0501-01") -> None:
+    """Seeding of tray-01, and the tower's state through 02:00 (complete for the readings)."""
     write(
         data / "automation/tower-01/20260501T00.csv",
         AUTOMATION_HEADER,
-        ["2026-05-01T00:00:00Z,tower-01,running,3,false,true,0,"],
+        automation(0) + automation(1) + automation(2, range(0, 1)),
     )
     write(
         data / "seeding/tower-01/20260501T00.csv",
@@ -122,7 +128,7 @@ async def test_a_seeding_file_read_after_the_readings_corrects_their_grow_id(
     data, state = tmp_path / "farm", tmp_path / "state"
     config = farm_config(data, state, mosquitto, unique_thing, graceSeconds=1)
     write(data / "automation/tower-01/20260501T00.csv", AUTOMATION_HEADER,
-          ["2026-05-01T00:00:00Z,tower-01,running,3,false,true,0,"])  # fmt: skip
+          automation(0) + automation(1))  # fmt: skip
     write(data / "site/site-01/20260501T01.csv", SITE_HEADER, [site(m) for m in range(0, 60, 5)])
     with mosquitto.subscriber(f"dt/edge-agent/{unique_thing}/#") as sub:
         async with running_agent(config):
