@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from simulators.datasets import SOURCE_HINTS, builtin_dataset_mapping, cea_mapping
+from tests.agent.support import outbox_depth
 from tests.infra.mosquitto import Broker, Message
 
 FARM_DATASETS = ("tower", "seeding", "automation", "site")
@@ -119,3 +120,66 @@ def alert_states(messages: list[Message]) -> dict[str, dict[str, Any]]:
             alert = json.loads(payload)
             states[alert["alertId"]] = alert
     return states
+
+
+# Every join a published tower record carries (``late``, ``pending`` and ``revision`` aside).
+JOINS = ("growId", "tagStatus", "dayOfCycle", "phase", "deviations", "site", "siteStale",
+         "automation")  # fmt: skip
+
+
+def readings(tower: list[dict[str, Any]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Every record published for each reading (source path and line), in revision order."""
+    found: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for record in tower:
+        found.setdefault((record["path"], record["line"]), []).append(record)
+    for records_ in found.values():
+        records_.sort(key=lambda r: r.get("revision", 0))
+    return found
+
+
+def completeness_problems(
+    tower: list[dict[str, Any]], wait_for: tuple[str, ...] = ("site", "automation")
+) -> list[str]:
+    """What breaks the completeness contract (docs/farm.md): a record published final
+    (``late: false``) whose joins a later record of the same reading replaces; a late record
+    without its ``pending`` streams (or naming one not waited for); a reading whose last record
+    is not final, unless it lies in a hole of the site data (no site reading within the
+    tolerance: never final, a late site file could fill it); a final record with ``pending``;
+    two records of one revision."""
+    problems = []
+    for (path, line), records_ in readings(tower).items():
+        where = f"{path}:{line}"
+        last = records_[-1]
+        if last["late"] and not (last.get("pending") == ["site"] and last["site"] is None):
+            problems.append(f"{where}: last record still late, pending {last.get('pending')}")
+        revisions = [r.get("revision", 0) for r in records_]
+        if len(set(revisions)) != len(revisions):
+            problems.append(f"{where}: revisions {revisions} (a repeat under another batch)")
+        for record in records_:
+            pending = record.get("pending")
+            if record["late"]:
+                if not pending or not set(pending) <= set(wait_for):
+                    problems.append(f"{where}: late record with pending {pending}")
+                continue
+            if pending is not None:
+                problems.append(f"{where}: final record with pending {pending}")
+            changed = [k for k in JOINS if record.get(k) != last.get(k)]
+            if changed:
+                problems.append(
+                    f"{where}: revision {record.get('revision', 0)} went out final, and "
+                    f"revision {last.get('revision', 0)} replaced its {', '.join(changed)}"
+                )
+    return problems
+
+
+def settled(agent: Any, state: Path) -> bool:
+    """Every file read, nothing held, the outbox empty, the dispatcher and worker idle."""
+    return (
+        all(r.idle.is_set() for r in agent.runners.values())
+        and held_readings(state) == 0
+        and outbox_depth(state) == 0
+        and agent.dispatcher is not None
+        and agent.dispatcher.idle.is_set()
+        and agent.farm_worker is not None
+        and agent.farm_worker.idle.is_set()
+    )
