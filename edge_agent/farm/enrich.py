@@ -79,7 +79,7 @@ class Enricher:
         if site is not None and ts - site[0] <= self.tolerance:
             _at, head, tail = site[1]
             site_field = orjson.Fragment(head + str(round(ts - site[0])).encode() + tail)
-        automation_field = automation[1] if automation is not None else None
+        automation_field = orjson.Fragment(automation[1]) if automation is not None else None
         if cycle is not None:
             day = cycle.day(ts)
             phase = self.recipes.phase(tower_id, day)

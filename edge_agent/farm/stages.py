@@ -14,6 +14,7 @@ never kept twice.
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 import time
 from abc import ABC, abstractmethod
@@ -23,16 +24,17 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from edge_agent.batcher import encode
+from edge_agent.datasets.generic import RowError
 from edge_agent.farm import chunks
 from edge_agent.farm.alerts import StationReading
-from edge_agent.farm.chunks import Columns
+from edge_agent.farm.chunks import Columns, Row
 from edge_agent.farm.enrich import Enricher
+from edge_agent.farm.joins import PassJoins
 from edge_agent.farm.records import (
     AutomationState,
     Record,
     SeedingEvent,
     SiteReading,
-    TowerReading,
 )
 from edge_agent.farm.state import Change, FarmState
 from edge_agent.farm.timeline import mint_grow_id
@@ -167,7 +169,7 @@ class TowerStage:
         units: dict[str, str],
         grace_seconds: float,
     ) -> None:
-        self._enricher = enricher
+        self._joins = PassJoins(enricher)
         self._state = enricher.state
         self._notify = notify
         self._file_ref = file_ref
@@ -185,53 +187,66 @@ class TowerStage:
 
     def take(self, record: Record, line: int) -> bytes | None:
         """The reading with its joins, or None when it is held for its context."""
-        reading = TowerReading.from_record(record)
+        joins = self._joins
+        ts = joins.seconds(record)
+        tower_id = record.get("tower_id")
+        station_id = record.get("station_id")
+        tray_id = record.get("tray_id")
+        if not (
+            type(tower_id) is str
+            and tower_id
+            and type(station_id) is str
+            and station_id
+            and type(tray_id) is str
+            and tray_id
+        ):
+            tower_id, station_id, tray_id = (_key(record, name) for name in _KEYS)
         if self._generation is None:
             self._generation = self._state.generation
         if self._first_line is None:
             self._first_line = line
-        joined = self._enricher.join(record, reading)
-        if joined.complete or self._grace <= 0:
-            late = not joined.complete
-            fields = joined.fields
-            fields["late"] = late
-            if late:
-                fields["pending"] = list(joined.pending)
-            # The record as read is kept for corrections (they join it again); the published
-            # record is it with the joins appended: two small encodings, no copy of the dict.
-            base = encode(record)
-            text = base[:-1] + b"," + encode(fields)[1:]
-            columns = self._sent.get(reading.tower_id)
+        body, pending, sig, found = joins.join(record, ts, tower_id, tray_id)
+        # The record as read is kept (for corrections, which join it again, and for held
+        # readings); the published record is it with the joins appended.
+        base = encode(record)
+        if not pending or self._grace <= 0:
+            if pending:
+                late = b',"late":true,"pending":' + encode(list(pending)) + b"}"
+            else:
+                late = b',"late":false}'
+            columns = self._sent.get(tower_id)
             if columns is None:
-                columns = self._sent[reading.tower_id] = Columns()
+                columns = self._sent[tower_id] = Columns()
             columns.add(
-                line,
-                reading.ts,
-                reading.station_id,
-                reading.tray_id,
-                sig=joined.sig,
-                deviations=fields["deviations"] or None,
-                revision=0,
-                late=late,
-                record=base,
-                pending=list(joined.pending) if late else None,
+                (
+                    line,
+                    ts,
+                    station_id,
+                    tray_id,
+                    sig,
+                    found,
+                    0,
+                    bool(pending),
+                    base,
+                    list(pending) if pending else None,
+                )
             )
-            self._last = ("sent", reading.tower_id, line)
-            return text
+            self._last = ("sent", tower_id, line)
+            return b"".join((base[:-1], b",", body, late))
         self._held.append(
             (
                 self._file_ref,
                 self._version,
                 line,
-                reading.tower_id,
-                reading.station_id,
-                reading.tray_id,
-                reading.ts,
-                encode(record),
+                tower_id,
+                station_id,
+                tray_id,
+                ts,
+                base,
                 time.time() + self._grace,
             )
         )
-        self._last = ("held", reading.tower_id, line)
+        self._last = ("held", tower_id, line)
         return None
 
     def drop(self, line: int) -> None:
@@ -317,27 +332,36 @@ class TowerStage:
             self._first_line = None
 
 
+_KEYS = ("tower_id", "station_id", "tray_id")
+
+
+def _key(record: Record, name: str) -> str:
+    """A key field of a tower reading (``tower_id``, ...); RowError names it when missing."""
+    value = record.get(name)
+    if value is None or value == "":
+        raise RowError(f"tower row without {name}: a tower dataset needs a {name} column")
+    return value if type(value) is str else str(value)
+
+
 def _by_station(columns: Columns) -> dict[str, list[StationReading]]:
     """What alert evaluation needs of a chunk, by station (see :func:`_turns`)."""
-    rows: dict[str, list[int]] = {}
-    for i, station in enumerate(columns.stations):
-        rows.setdefault(station, []).append(i)
+    rows: dict[str, list[Row]] = {}
+    for row in columns.rows:
+        rows.setdefault(row[2], []).append(row)
     found: dict[str, list[StationReading]] = {}
-    for station, indexes in rows.items():
-        indexes.sort(key=columns.timestamps.__getitem__)
+    for station, readings in rows.items():
+        readings.sort(key=_TS)
         found[station] = [
-            StationReading(
-                columns.timestamps[i],
-                columns.trays[i],
-                columns.sigs[i].split("|", 1)[0] or None,
-                columns.deviations[i] or [],
-            )
-            for i in _turns([not columns.deviations[i] for i in indexes], indexes)
+            StationReading(row[1], row[3], row[4].split("|", 1)[0] or None, row[5] or [])
+            for row in _turns([not row[5] for row in readings], readings)
         ]
     return found
 
 
-def _turns(clean: list[bool], items: list[int]) -> list[int]:
+_TS = operator.itemgetter(1)
+
+
+def _turns(clean: list[bool], items: list[T]) -> list[T]:
     """What alerts need of a station's readings in time order (``clean``: in band): those out
     of band, the first back in band after them (it ends runs), and the first and the last (the
     tracker's bounds). A reading in band after another in band changes nothing."""

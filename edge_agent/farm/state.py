@@ -222,7 +222,7 @@ def site_join_row(reading: SiteReading) -> tuple[str, bytes, bytes]:
     return at, head, tail
 
 
-def automation_join_row(state: AutomationState) -> orjson.Fragment:
-    """What a tower record carries of the automation state in force, encoded once."""
+def automation_join_row(state: AutomationState) -> bytes:
+    """What a tower record carries of the automation state in force, encoded once (JSON)."""
     values = {k: v for k, v in state.values.items() if k != "state"}
-    return orjson.Fragment(orjson.dumps({"ts": iso(state.ts), "state": state.state, **values}))
+    return orjson.dumps({"ts": iso(state.ts), "state": state.state, **values})

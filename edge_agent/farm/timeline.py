@@ -45,6 +45,16 @@ class Timeline:
         i = bisect_right(self._rows, ts, key=_KEY)
         return self._rows[i - 1] if i else None
 
+    def segment(self, ts: float) -> tuple[float, float, tuple[float, Any] | None]:
+        """The row in force at ``ts`` (as :meth:`at_or_before`) and the span it is in force
+        for, [its time, the next row's time): readings in the same span join the same row."""
+        rows = self._rows
+        i = bisect_right(rows, ts, key=_KEY)
+        high = rows[i][0] if i < len(rows) else math.inf
+        if not i:
+            return -math.inf, high, None
+        return rows[i - 1][0], high, rows[i - 1]
+
     def next_after(self, ts: float) -> float | None:
         """The time of the first row after ``ts``, if any."""
         i = bisect_right(self._rows, ts, key=_KEY)
@@ -110,6 +120,16 @@ class TrayCycles:
         """The cycle whose [seededAt, harvestedAt) contains ``ts``, or None."""
         i = bisect_right(self._events, ts, key=_KEY)
         return self._events[i - 1][2] if i else None
+
+    def segment(self, ts: float) -> tuple[float, float, Cycle | None]:
+        """The cycle at ``ts`` (as :meth:`at`) and the span of time it holds for, [the event
+        that opened or closed it, the next event)."""
+        events = self._events
+        i = bisect_right(events, ts, key=_KEY)
+        high = events[i][0] if i < len(events) else math.inf
+        if not i:
+            return -math.inf, high, None
+        return events[i - 1][0], high, events[i - 1][2]
 
     def prune(self, before: float) -> None:
         """Forget events older than ``before``, keeping the one in force at ``before``."""
