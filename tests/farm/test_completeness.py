@@ -11,23 +11,22 @@ context is in, the last record of every reading is the truth's and final.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from simulators.datasets import SOURCE_HINTS
-from simulators.truth import compare, load_truth
 from tests.agent.support import file_states, running_agent, until
 from tests.farm.support import (
-    completeness_problems,
+    contract,
+    deliver,
+    exact,
     farm_config,
     held_readings,
+    hour_files,
     readings,
-    records,
     settled,
     simulate_tower,
+    tower_of,
 )
 from tests.infra.mosquitto import Broker, Collector
 
@@ -36,49 +35,12 @@ pytestmark = pytest.mark.infra
 GRACE = 2.0
 
 
-def deliver(sim: Path, data: Path, relative: str) -> None:
-    """Put one simulated file in place as a station would (a temporary name, then rename)."""
-    target = data / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_suffix(".part")
-    shutil.copyfile(sim / relative, temp)
-    temp.rename(target)
-
-
-def hour_files(sim: Path, kind: str, hour: int) -> list[str]:
-    """The simulated interval files of one dataset kind for hour ``hour`` of 2026-05-01."""
-    name = f"20260501T{hour:02d}.csv"
-    return sorted(p.relative_to(sim).as_posix() for p in (sim / kind).rglob(name))
-
-
-def tower_of(published: list[Any]) -> list[dict[str, Any]]:
-    return records(published).get("tower", [])
-
-
 async def quiet(sub: Collector, seconds: float = 0.5) -> None:
     """Wait until nothing arrived for ``seconds`` (what was acknowledged was forwarded)."""
     count = -1
     while count != len(sub.messages):
         count = len(sub.messages)
         await asyncio.sleep(seconds)
-
-
-def exact(sim: Path, finals: list[dict[str, Any]], files: set[str], before: str) -> str | None:
-    """None when the last records equal the truth's rows of ``files`` (rows before ``before``)."""
-    truth = load_truth(sim)
-    rows = [
-        r for r in truth.rows_for("tower") if r["file"] in files and r["ts"] < before
-    ]  # ISO 8601 UTC strings order as times do
-    diff = compare(rows, finals, datasets={"tower"}, prefix=SOURCE_HINTS["tower"].folder)
-    return None if diff.ok else str(diff)
-
-
-def figures(tower: list[dict[str, Any]]) -> tuple[int, int, int, list[dict[str, Any]]]:
-    """(readings, late records, corrections, the last record of each reading)."""
-    found = readings(tower)
-    late = sum(1 for r in tower if r["late"])
-    corrections = sum(1 for r in tower if r.get("revision"))
-    return len(found), late, corrections, [rs[-1] for rs in found.values()]
 
 
 @pytest.mark.timeout(180)
@@ -121,9 +83,7 @@ async def test_automation_files_after_their_hours_tower_files(
             await quiet(sub)
         tower = tower_of(sub.messages)
 
-    count, late, corrections, finals = figures(tower)
-    print(f"\n{count} readings, {late} late records, {corrections} corrections")
-    assert not completeness_problems(tower), completeness_problems(tower)[:10]
+    count, late, corrections, finals = contract(tower)
     assert count == len(tower) - corrections
     assert late > 0, "odd hours' automation came after the grace period: late records expected"
     pending = {tuple(r["pending"]) for r in tower if r["late"] and r["site"] is not None}
@@ -185,9 +145,7 @@ async def test_a_site_log_that_stalls_then_catches_up(
             await quiet(sub)
         tower = tower_of(sub.messages)
 
-    count, late, corrections, finals = figures(tower)
-    print(f"\n{count} readings, {late} late records, {corrections} corrections")
-    assert not completeness_problems(tower), completeness_problems(tower)[:10]
+    _count, late, corrections, finals = contract(tower)
     assert {tuple(r["pending"]) for r in tower if r["late"]} == {("site",)}
     first = {key: records_[0] for key, records_ in readings(tower).items()}
     late_after = [r for r in first.values() if r["ts"] >= stall]
