@@ -34,6 +34,11 @@ _Span = tuple[float, float, Any, float, str]
 _NO_SPAN: _Span = (math.inf, -math.inf, None, -math.inf, "")
 _NO_CYCLE: tuple[float, float, Cycle | None] = (-math.inf, math.inf, None)
 
+_MAX_AGE = 3_600
+_AGES = [str(age).encode() for age in range(_MAX_AGE)]  # ageSeconds, encoded once
+_NO_SITE = (b"null", b"", b"")
+_SITE_FRESH = b',"siteStale":false,"automation":'
+_SITE_STALE = b',"siteStale":true,"automation":'
 # (the record's fields after "{" up to its "late" field, pending streams, signature,
 # deviations or None)
 PassJoin = tuple[bytes, tuple[str, ...], str, list[dict[str, Any]] | None]
@@ -161,10 +166,11 @@ class PassJoins:
             tag = cycles[2].key
         site_at = site[4]
         if site_at and ts - site[0] <= self._tolerance:
-            before, after = site[2][1], site[2][2]
-            site_json = b"%s%d%s" % (before, round(ts - site[0]), after)
+            age = round(ts - site[0])
+            row = site[2]
+            site_json = (row[1], _AGES[age] if age < _MAX_AGE else str(age).encode(), row[2])
         else:
-            site_json, site_at = b"null", ""
+            site_json, site_at = _NO_SITE, ""
         pending: tuple[str, ...] = ()
         if self._wait_site and (not site_at or site[3] < ts):
             pending = ("site",)
@@ -172,11 +178,14 @@ class PassJoins:
             pending += ("automation",)
         if self._wait_seeding and self._seeding[tower_id] < ts:
             pending += ("seeding",)
-        body = b'%s%s,"site":%s,"siteStale":%s,"automation":%s' % (
-            cycles[5],
-            orjson.dumps(found) if found else b"[]",
-            site_json,
-            b"false" if site_at else b"true",
-            automation[2] or b"null",
+        body = b"".join(
+            (
+                cycles[5],
+                orjson.dumps(found) if found else b"[]",
+                b',"site":',
+                *site_json,
+                _SITE_FRESH if site_at else _SITE_STALE,
+                automation[2] or b"null",
+            )
         )
         return body, pending, f"{tag}|{site_at}|{automation[4]}", found

@@ -29,10 +29,10 @@ class Phase:
     limits: tuple[Limit, ...]
     # (variable, low, high, limit) with a missing bound as -inf/+inf: one comparison each
     checks: tuple[tuple[str, float, float, Limit], ...] = ()
-    # The same as three columns, for :func:`in_band` (nearly every reading is in band).
+    # The band variables' values of a record (a tuple), and whether they are all numbers in
+    # their bands: nearly every reading is, and this answers it in one expression.
     values: Callable[[dict[str, Any]], Any] = tuple
-    lows: tuple[float, ...] = ()
-    highs: tuple[float, ...] = ()
+    in_band: Callable[[Any], bool] = bool
 
 
 class RecipeBook:
@@ -68,6 +68,22 @@ def _single(name: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     return values
 
 
+def _in_band(checks: tuple[tuple[str, float, float, Limit], ...]) -> Callable[[Any], bool]:
+    """``lambda v: low0 <= v[0] <= high0 and ...`` for the bands' bounds (numbers from the
+    validated configuration, written with repr, which reads back exactly). A value that is
+    not a number raises TypeError, NaN compares false: either way the caller looks closer."""
+    terms = []
+    for i, (_name, low, high, _limit) in enumerate(checks):
+        if low != -math.inf:
+            terms.append(f"{float(low)!r} <= v[{i}]")
+        if high != math.inf:
+            terms.append(f"v[{i}] <= {float(high)!r}")
+    namespace: dict[str, Any] = {}
+    exec(f"def in_band(v):\n    return {' and '.join(terms) or 'True'}\n", namespace)
+    check: Callable[[Any], bool] = namespace["in_band"]
+    return check
+
+
 def _compile(recipe: GrowRecipe) -> tuple[dict[int, Phase], float]:
     days: dict[int, Phase] = {}
     for phase in recipe.phases:
@@ -90,14 +106,7 @@ def _compile(recipe: GrowRecipe) -> tuple[dict[int, Phase], float]:
             values = _single(names[0])
         elif names:
             values = operator.itemgetter(*names)
-        compiled = Phase(
-            phase.name,
-            limits,
-            checks,
-            values,
-            tuple(check[1] for check in checks),
-            tuple(check[2] for check in checks),
-        )
+        compiled = Phase(phase.name, limits, checks, values, _in_band(checks))
         for day in range(phase.from_day, phase.to_day + 1):
             days[day] = compiled
     return days, recipe.min_deviation_seconds
@@ -109,8 +118,7 @@ def deviations(phase: Phase | None, record: dict[str, Any]) -> list[dict[str, An
     if phase is None or not phase.checks:
         return []
     try:
-        values = phase.values(record)
-        if all(map(operator.le, phase.lows, values)) and all(map(operator.le, values, phase.highs)):
+        if phase.in_band(phase.values(record)):
             return []  # every value a number in its band
     except (KeyError, TypeError):
         pass  # a value missing or not a number: the loop below tells which deviate
