@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sqlite3
 import sys
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         help="share of readings outside the recipe's bands (default 0.02; 1 = every reading)",
     )
     args = parser.parse_args(argv)
+    # The machine is shared: the figures mean something only with the load they ran under.
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-farm-") as tmp:
         root = Path(tmp) if args.work is None else args.work
@@ -202,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(results) == 2:
         ratio = results["enriched"]["rowsPerSecond"] / results["plain"]["rowsPerSecond"]
         print(f"enriched / plain throughput: {ratio:.0%} (target >= 50%)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -87,10 +87,10 @@ class Farm:
                 grace_seconds=self.cea.grace_seconds,
             )
         if kind == "site":
-            return SiteStage(self.state, self.notify)
+            return SiteStage(self.state, self.notify, file.path)
         if kind == "automation":
-            return AutomationStage(self.state, self.notify)
-        return SeedingStage(self.state, self.notify)
+            return AutomationStage(self.state, self.notify, file.path)
+        return SeedingStage(self.state, self.notify, file.path)
 
     async def context_caught_up(self) -> None:
         """Before a tower pass: let the context sources read what is on disk first (bounded)."""

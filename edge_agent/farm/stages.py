@@ -14,6 +14,7 @@ never kept twice.
 
 from __future__ import annotations
 
+import logging
 import operator
 import sqlite3
 import time
@@ -40,6 +41,7 @@ from edge_agent.farm.state import Change, FarmState
 from edge_agent.farm.timeline import mint_grow_id
 
 T = TypeVar("T")
+log = logging.getLogger("edge_agent.farm")
 
 
 class _ContextStage(ABC, Generic[T]):
@@ -49,9 +51,11 @@ class _ContextStage(ABC, Generic[T]):
 
     insert = ""  # INSERT OR REPLACE ... with one ? per column of ``row``
 
-    def __init__(self, state: FarmState, notify: Callable[[], None]) -> None:
+    def __init__(self, state: FarmState, notify: Callable[[], None], path: str = "") -> None:
         self._state = state
         self._notify = notify
+        self._path = path
+        self._warned = False
         self._pending: list[tuple[int, T, tuple[Any, ...]]] = []  # (line, item, row)
 
     @abstractmethod
@@ -59,8 +63,9 @@ class _ContextStage(ABC, Generic[T]):
         """The typed row and its database row; None to publish it without keeping it."""
 
     @abstractmethod
-    def apply(self, items: list[T]) -> None:
-        """Committed: update the in-memory state."""
+    def apply(self, items: list[T]) -> float:
+        """Committed: update the in-memory state. Returns how far (seconds) the latest new row
+        that came after newer data of its stream is behind that stream's watermark."""
 
     def take(self, record: Record, line: int) -> bytes:
         """Keep the row's context (until its commit) and publish the record."""
@@ -93,9 +98,19 @@ class _ContextStage(ABC, Generic[T]):
         """Apply the committed rows to the in-memory state."""
         n = self._count_below(below_line)
         if n:
-            self.apply([item for _line, item, _row in self._pending[:n]])
+            behind = self.apply([item for _line, item, _row in self._pending[:n]])
             del self._pending[:n]
             self._notify()
+            if behind > 0 and not self._warned:
+                # Out of order: readings already published final in that span get corrected.
+                self._warned = True
+                log.warning(
+                    "%s: rows %.0f s older than data already read of the same stream: "
+                    "readings published final since then are corrected (docs/farm.md, "
+                    "'When a reading is final')",
+                    self._path or "a context file",
+                    behind,
+                )
 
 
 class SiteStage(_ContextStage[SiteReading]):
@@ -110,9 +125,9 @@ class SiteStage(_ContextStage[SiteReading]):
             return None
         return reading, (reading.site_id, reading.ts, encode(reading.values))
 
-    def apply(self, items: list[SiteReading]) -> None:
+    def apply(self, items: list[SiteReading]) -> float:
         """Extend the site timeline."""
-        self._state.add_site(items)
+        return self._state.add_site(items)
 
 
 class AutomationStage(_ContextStage[AutomationState]):
@@ -126,9 +141,9 @@ class AutomationStage(_ContextStage[AutomationState]):
         data = encode({"state": state.state, **state.values})
         return state, (state.tower_id, state.ts, data)
 
-    def apply(self, items: list[AutomationState]) -> None:
+    def apply(self, items: list[AutomationState]) -> float:
         """Extend the towers' state timelines."""
-        self._state.add_automation(items)
+        return self._state.add_automation(items)
 
 
 class SeedingStage(_ContextStage[SeedingEvent]):
@@ -151,9 +166,9 @@ class SeedingStage(_ContextStage[SeedingEvent]):
             record["growId"], record["growIdMinted"] = None, False
         return e, (e.tower_id, e.tray_id, e.ts, e.event, e.grow_id)
 
-    def apply(self, items: list[SeedingEvent]) -> None:
+    def apply(self, items: list[SeedingEvent]) -> float:
         """Open and close the trays' cycles."""
-        self._state.add_cycle_events(items)
+        return self._state.add_cycle_events(items)
 
 
 class TowerStage:

@@ -103,12 +103,10 @@ class FarmState:
             cycles = self.cycles[key] = TrayCycles()
         return cycles
 
-    def _seeded_until(self, tower_id: str, ts: float) -> float:
-        """Move the tower's seeding watermark to ``ts`` if that is later; the one before."""
-        before = self.seeding_watermarks.get(tower_id, -math.inf)
-        if ts > before:
+    def _seeded_until(self, tower_id: str, ts: float) -> None:
+        """Move the tower's seeding watermark to ``ts`` if that is later."""
+        if ts > self.seeding_watermarks.get(tower_id, -math.inf):
             self.seeding_watermarks[tower_id] = ts
-        return before
 
     def _automation(self, tower_id: str) -> Timeline:
         timeline = self.automation.get(tower_id)
@@ -118,26 +116,32 @@ class FarmState:
 
     # ------------------------------------------------------------------ updates (after commit)
 
-    def add_site(self, readings: Iterable[SiteReading]) -> None:
-        """Site readings of this gateway's site were committed."""
+    def add_site(self, readings: Iterable[SiteReading]) -> float:
+        """Site readings of this gateway's site were committed. Returns how far behind the
+        watermark the latest of the new rows that came after newer data is (0: none)."""
         tolerance = self.cea.site_tolerance_minutes * 60
+        behind = 0.0
         with self.lock:
             before = self.site.watermark
             for reading in readings:
-                self.site.add(reading.ts, site_join_row(reading))
+                if self.site.add(reading.ts, site_join_row(reading)) and reading.ts < before:
+                    behind = max(behind, before - reading.ts)
                 self._changed(Change("site", None, None, reading.ts, reading.ts + tolerance))
             if self.site.watermark > before:
                 # Readings up to the new watermark may have become final.
                 self._changed(Change("site", None, None, before, self.site.watermark))
+        return behind
 
-    def add_automation(self, states: Iterable[AutomationState]) -> None:
-        """Automation rows were committed."""
+    def add_automation(self, states: Iterable[AutomationState]) -> float:
+        """Automation rows were committed (returns as :meth:`add_site`)."""
+        behind = 0.0
         with self.lock:
             before: dict[str, float] = {}
             for state in states:
                 timeline = self._automation(state.tower_id)
-                before.setdefault(state.tower_id, timeline.watermark)
-                timeline.add(state.ts, automation_join_row(state))
+                old = before.setdefault(state.tower_id, timeline.watermark)
+                if timeline.add(state.ts, automation_join_row(state)) and state.ts < old:
+                    behind = max(behind, old - state.ts)
                 # The state holds until the next row: readings up to then join it.
                 following = timeline.next_after(state.ts)
                 end = following if following is not None else float("inf")
@@ -146,21 +150,29 @@ class FarmState:
                 new = self.automation[tower_id].watermark
                 if new > old:  # readings of the tower up to it may have become final
                     self._changed(Change("automation", tower_id, None, old, new))
+        return behind
 
-    def add_cycle_events(self, events: Iterable[SeedingEvent]) -> None:
-        """Seeding events were committed."""
+    def add_cycle_events(self, events: Iterable[SeedingEvent]) -> float:
+        """Seeding events were committed (returns as :meth:`add_site`)."""
+        behind = 0.0
         with self.lock:
             before: dict[str, float] = {}
             for event in events:
-                self._tray(event.tower_id, event.tray_id).add(
-                    event.ts, event.event, event.grow_id, event.tower_id, event.tray_id
-                )
+                tray = self._tray(event.tower_id, event.tray_id)
+                new = tray.add(event.ts, event.event, event.grow_id, event.tower_id, event.tray_id)
                 self._changed(Change("tray", event.tower_id, event.tray_id, event.ts, float("inf")))
-                before.setdefault(event.tower_id, self._seeded_until(event.tower_id, event.ts))
+                old = before.setdefault(
+                    event.tower_id, self.seeding_watermarks.get(event.tower_id, -math.inf)
+                )
+                self._seeded_until(event.tower_id, event.ts)
+                if new and event.ts < old:
+                    behind = max(behind, old - event.ts)
             for tower_id, old in before.items():
-                new = self.seeding_watermarks[tower_id]
-                if new > old:
-                    self._changed(Change("seeding", tower_id, None, old, new))
+                if self.seeding_watermarks[tower_id] > old:
+                    self._changed(
+                        Change("seeding", tower_id, None, old, self.seeding_watermarks[tower_id])
+                    )
+        return behind
 
     def never_reported(self, stream: str, tower_id: str) -> bool:
         """Whether a context stream has no row at all yet (the site; a tower's automation or
