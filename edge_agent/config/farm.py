@@ -93,10 +93,17 @@ class CeaConfig(Model):
     default_recipe: str | None = None
     tower_recipes: dict[str, str] = Field(default_factory=dict)
     alerts_topic: str = "dt/edge-agent/{thingName}/alerts"
+
+    @field_validator("alerts_topic")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        TopicTemplate(v)
+        return v
+
     wait_for: tuple[Literal["site", "automation", "seeding"], ...] = Field(
         default=("site", "automation"),
-        description="context streams a tower reading waits for (up to graceSeconds) before it "
-        "goes out final; see docs/farm.md for the completeness rule and sparse streams",
+        description="The context streams a tower reading waits for (up to graceSeconds) before "
+        "it goes out final; docs/farm.md: the completeness rule, and why not sparse streams.",
     )
 
     @field_validator("wait_for")
@@ -104,12 +111,6 @@ class CeaConfig(Model):
     def _once_each(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(v)) != len(v):
             raise ValueError("name each stream once (site, automation, seeding)")
-        return v
-
-    @field_validator("alerts_topic")
-    @classmethod
-    def _template(cls, v: str) -> str:
-        TopicTemplate(v)
         return v
 
     def problems(self) -> list[str]:
