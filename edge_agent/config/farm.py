@@ -100,19 +100,6 @@ class CeaConfig(Model):
         TopicTemplate(v)
         return v
 
-    wait_for: tuple[Literal["site", "automation", "seeding"], ...] = Field(
-        default=("site", "automation"),
-        description="The context streams a tower reading waits for (up to graceSeconds) before "
-        "it goes out final; docs/farm.md: the completeness rule, and why not sparse streams.",
-    )
-
-    @field_validator("wait_for")
-    @classmethod
-    def _once_each(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(v)) != len(v):
-            raise ValueError("name each stream once (site, automation, seeding)")
-        return v
-
     def problems(self) -> list[str]:
         """Cross-references between recipe names, as "key.path: message — hint" lines (the
         form AgentConfig's model-level checks report in; config/load.py splits them)."""
@@ -147,3 +134,16 @@ class CeaConfig(Model):
         if name is None and len(self.recipes) == 1:
             name = next(iter(self.recipes))
         return self.recipes.get(name) if name is not None else None
+
+    wait_for: tuple[Literal["site", "automation", "seeding"], ...] = Field(
+        default=("site", "automation"),
+        description="The context streams a tower reading waits for (up to graceSeconds) before "
+        "it goes out final; docs/farm.md: the completeness rule, and why not sparse streams.",
+    )
+
+    @field_validator("wait_for")
+    @classmethod
+    def _once_each(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("name each stream once (site, automation, seeding)")
+        return v
