@@ -36,7 +36,7 @@ _NO_CYCLE: tuple[float, float, Cycle | None] = (-math.inf, math.inf, None)
 
 _MAX_AGE = 3_600
 _AGES = [str(age).encode() for age in range(_MAX_AGE)]  # ageSeconds, encoded once
-_NO_SITE = (b"null", b"", b"")
+_NO_SITE = b',"site":null'
 _SITE_FRESH = b',"siteStale":false,"automation":'
 _SITE_STALE = b',"siteStale":true,"automation":'
 # (the record's fields after "{" up to its "late" field, pending streams, signature,
@@ -89,8 +89,13 @@ class PassJoins:
             if state.generation != self._generation:
                 self._renew()
             low, high, row = state.site.segment(ts)
-            at = f"{low:.0f}" if row is not None else ""
-            self._site = (low, high, row[1] if row is not None else None, state.site.watermark, at)
+            if row is None:
+                self._site = (low, high, None, state.site.watermark, "")
+            else:
+                # The record's JSON around its ageSeconds, from "site" to "automation".
+                _at, head, tail = row[1]
+                around = (b',"site":' + head, tail + _SITE_FRESH)
+                self._site = (low, high, around, state.site.watermark, f"{low:.0f}")
         return self._site
 
     def _automation_span(self, ts: float, tower_id: str) -> _Span:
@@ -157,20 +162,28 @@ class PassJoins:
         if cycles is None or not cycles[0] <= ts < cycles[1]:
             cycles = self._cycle_span(ts, tower_id, tray_id)
 
+        found = None
         if cycles[2] is None:
-            found, tag = None, "|"
+            tag = "|"
         else:
             if not cycles[3] <= ts < cycles[4]:
                 self._day(cycles, ts, tower_id)
-            found = deviations(cycles[6], record) or None
             tag = cycles[2].key
+            phase = cycles[6]
+            if phase is not None:
+                try:
+                    in_band = phase.in_band(phase.values(record))
+                except (KeyError, TypeError):  # a value missing, or not a number
+                    in_band = False
+                if not in_band:
+                    found = deviations(phase, record) or None
         site_at = site[4]
         if site_at and ts - site[0] <= self._tolerance:
             age = round(ts - site[0])
-            row = site[2]
-            site_json = (row[1], _AGES[age] if age < _MAX_AGE else str(age).encode(), row[2])
+            before, after = site[2]
+            site_age = _AGES[age] if age < _MAX_AGE else str(age).encode()
         else:
-            site_json, site_at = _NO_SITE, ""
+            before, site_age, after, site_at = _NO_SITE, b"", _SITE_STALE, ""
         pending: tuple[str, ...] = ()
         if self._wait_site and (not site_at or site[3] < ts):
             pending = ("site",)
@@ -182,9 +195,9 @@ class PassJoins:
             (
                 cycles[5],
                 orjson.dumps(found) if found else b"[]",
-                b',"site":',
-                *site_json,
-                _SITE_FRESH if site_at else _SITE_STALE,
+                before,
+                site_age,
+                after,
                 automation[2] or b"null",
             )
         )

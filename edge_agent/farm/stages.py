@@ -193,7 +193,9 @@ class TowerStage:
         self._grace = grace_seconds
         self._sent: dict[str, Columns] = {}  # by tower, lines increasing
         self._held: list[tuple[Any, ...]] = []  # farm_held rows (the line is the third)
-        self._last: tuple[str, str, int] | None = None  # ("sent"|"held", tower, line) last taken
+        # The line taken last and the list it went to (a chunk's rows or the held ones).
+        self._last_line = -1
+        self._last_in: list[Any] = self._held
         # The farm state's generation when the oldest uncommitted reading was joined, and
         # the first line not committed yet: context that arrived in between is looked at again.
         self._generation: int | None = None
@@ -232,7 +234,8 @@ class TowerStage:
             columns = self._sent.get(tower_id)
             if columns is None:
                 columns = self._sent[tower_id] = Columns()
-            columns.add(
+            rows = columns.rows
+            rows.append(
                 (
                     line,
                     ts,
@@ -246,7 +249,7 @@ class TowerStage:
                     list(pending) if pending else None,
                 )
             )
-            self._last = ("sent", tower_id, line)
+            self._last_line, self._last_in = line, rows
             return b"".join((base[:-1], b",", body, late))
         self._held.append(
             (
@@ -261,18 +264,14 @@ class TowerStage:
                 time.time() + self._grace,
             )
         )
-        self._last = ("held", tower_id, line)
+        self._last_line, self._last_in = line, self._held
         return None
 
     def drop(self, line: int) -> None:
         """The reading at ``line`` was quarantined after all (too large for a payload)."""
-        if self._last is None or self._last[2] != line:
-            return
-        if self._last[0] == "held":
-            self._held.pop()
-        else:
-            self._sent[self._last[1]].pop()
-        self._last = None
+        if self._last_line == line:
+            self._last_in.pop()
+            self._last_line = -1
 
     def _held_below(self, below_line: int) -> int:
         n = 0
@@ -320,8 +319,8 @@ class TowerStage:
                 columns.drop_head(n)
         held = self._held_below(below_line)
         del self._held[:held]
-        if self._last is not None and self._last[2] < below_line:
-            self._last = None
+        if self._last_line < below_line:
+            self._last_line = -1  # committed: no longer to be dropped
         if sent:
             self._state.readings_sent(sent)
         generation = self._generation
