@@ -100,6 +100,7 @@ async def test_readings_wait_then_go_out_late_and_are_corrected_when_site_data_c
             await until(lambda: len(tower_records(sub)) == 2, timeout=15, what="late readings")
             first = tower_records(sub)
             assert [r["late"] for r in first] == [True, True]
+            assert [r["pending"] for r in first] == [["site"], ["site"]]
             assert all(r["site"] is None and r["siteStale"] for r in first)
             assert [r["growId"] for r in first] == ["G-0501-01"] * 2
             assert first[0]["automation"]["state"] == "running"
@@ -113,6 +114,7 @@ async def test_readings_wait_then_go_out_late_and_are_corrected_when_site_data_c
             for record in corrections:
                 assert record["revision"] == 1
                 assert record["late"] is False
+                assert "pending" not in record
                 assert record["siteStale"] is False
                 assert record["site"]["power_kw"] == 4.2
             by_line = {r["line"]: r for r in corrections}
