@@ -61,6 +61,7 @@ class FarmState:
         self.seeding_watermarks: dict[str, float] = {}  # by tower
         self._changes: list[Change] = []
         self._sent: list[SentReading] = []
+        self._silent: set[tuple[str, str]] = set()  # (stream, tower) named as silent
 
     # ------------------------------------------------------------------ loading
 
@@ -174,15 +175,23 @@ class FarmState:
                     )
         return behind
 
-    def never_reported(self, stream: str, tower_id: str) -> bool:
-        """Whether a context stream has no row at all yet (the site; a tower's automation or
-        seeding)."""
+    def newly_silent(self, streams: Iterable[str], tower_id: str) -> list[str]:
+        """Those of ``streams`` that have no row at all yet (the site; the tower's automation
+        or seeding), each named once per tower: a stream configured but silent."""
+        found = []
         with self.lock:
-            if stream == "site":
-                return len(self.site) == 0
-            if stream == "automation":
-                return tower_id not in self.automation
-            return tower_id not in self.seeding_watermarks
+            for stream in streams:
+                key = (stream, "" if stream == "site" else tower_id)
+                if stream == "site":
+                    silent = len(self.site) == 0
+                elif stream == "automation":
+                    silent = tower_id not in self.automation
+                else:
+                    silent = tower_id not in self.seeding_watermarks
+                if silent and key not in self._silent:
+                    self._silent.add(key)
+                    found.append(stream)
+        return found
 
     def _changed(self, change: Change) -> None:
         self.generation += 1

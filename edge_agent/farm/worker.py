@@ -94,7 +94,6 @@ class FarmWorker:
         self._recheck_all = True
         self._last_prune = 0.0
         self._targets: dict[str, tuple[str, str]] = {}
-        self._silent: set[tuple[str, str]] = set()  # (stream, tower) warned about
         for source in config.sources:
             dataset = config.datasets[source.dataset]
             topic = TopicTemplate(dataset.topic).render(
@@ -207,26 +206,15 @@ class FarmWorker:
             expired = now >= hold_until or now < hold_until - grace - 60
             if joined.complete or expired:
                 late = not joined.complete
-                if late:
-                    self._warn_silent(reading.tower_id, joined.pending)
+                for stream in self.state.newly_silent(joined.pending, reading.tower_id):
+                    log.warning(
+                        "tower readings go out late: cea.waitFor waits for %s data (of %s) "
+                        "and none has arrived yet; without such a stream, leave it out",
+                        stream,
+                        reading.tower_id,
+                    )
                 key = (row["file_ref"], row["version"], row["line"])
                 work.out.append(Out(*key, reading, record, joined, late, 0))
-
-    def _warn_silent(self, tower_id: str, pending: tuple[str, ...]) -> None:
-        """Once per stream and tower: a reading went out late waiting for a stream that never
-        reported at all (configured, but silent: a tower without automation, say)."""
-        for stream in pending:
-            key = (stream, "" if stream == "site" else tower_id)
-            if key in self._silent or not self.state.never_reported(stream, tower_id):
-                continue
-            self._silent.add(key)
-            log.warning(
-                "tower readings go out late: cea.waitFor waits for %s data%s, and none has "
-                "arrived yet; if this stream does not exist there, leave %s out of cea.waitFor",
-                stream,
-                "" if stream == "site" else f" of {tower_id}",
-                stream,
-            )
 
     def _correct(self, work: _Step, changes: Iterable[Change]) -> None:
         selections = outgoing.selections(changes)
@@ -256,11 +244,10 @@ class FarmWorker:
                     # A final record stays final; a late one is corrected when its joins or
                     # the streams it waits for changed (and so once they are all complete).
                     late = entry.late and not joined.complete
-                    if joined.sig == entry.sig and late == entry.late:
-                        if not late or entry.pending is None:
-                            continue
-                        if list(joined.pending) == entry.pending:
-                            continue
+                    pending = list(joined.pending) if late else None
+                    same = joined.sig == entry.sig and late == entry.late
+                    if same and (not late or entry.pending in (None, pending)):
+                        continue  # (pending None: not recorded, by an older agent)
                     seen.add(key)
                     work.out.append(
                         Out(*key, reading, record, joined, late, entry.revision + 1, chunk, entry)
