@@ -49,6 +49,7 @@ from edge_agent.state.writer import OutboxWriter, Queued
 log = logging.getLogger("edge_agent.farm")
 
 STEP_SECONDS = 1.0
+GATHER_SECONDS = 0.1
 HELD_PER_STEP = 5_000
 PRUNE_EVERY = 30.0  # seconds; a backlog fills the store fast
 # Published readings kept for corrections, at most (besides correctionWindowHours): about a
@@ -146,6 +147,8 @@ class FarmWorker:
             else:
                 self.idle.set()
             await wait_event(self.wake_event, STEP_SECONDS)
+            # The commits of a file being read gather into one step rather than one each.
+            await asyncio.sleep(GATHER_SECONDS)
             self.wake_event.clear()
 
     def restart_grace(self) -> None:
