@@ -85,7 +85,8 @@ def test_sigkill_during_a_farm_run_repeats_no_final_record_and_loses_no_correcti
                 for relative in towers:
                     deliver(sim, data, relative)
                 delivered.update(towers)
-                time.sleep(pace.choice((0.3, GRACE + 1.0)))
+                # Hours 1 and 4 always after the grace period: late records, then corrections.
+                time.sleep(GRACE + 1.0 if hour in (1, 4) else pace.choice((0.3, GRACE + 1.0)))
                 for relative in hour_files(sim, "automation", hour):
                     deliver(sim, data, relative)
                     automation.append(relative.removeprefix("automation/"))
