@@ -85,8 +85,16 @@ def test_sigkill_during_a_farm_run_repeats_no_final_record_and_loses_no_correcti
                 for relative in towers:
                     deliver(sim, data, relative)
                 delivered.update(towers)
-                # Hours 1 and 4 always after the grace period: late records, then corrections.
-                time.sleep(GRACE + 1.0 if hour in (1, 4) else pace.choice((0.3, GRACE + 1.0)))
+                if hour in (1, 4):
+                    # Always after the grace period: late records, then corrections (a kill
+                    # in between gives held readings a fresh grace period: wait them out).
+                    wanted = [p.removeprefix("tower/") for p in towers]
+                    wait_until(
+                        lambda: read_by_agent(wanted) and held_readings(state) == 0,  # noqa: B023
+                        30.0,
+                    )
+                else:
+                    time.sleep(pace.choice((0.3, GRACE + 1.0)))
                 for relative in hour_files(sim, "automation", hour):
                     deliver(sim, data, relative)
                     automation.append(relative.removeprefix("automation/"))
@@ -96,7 +104,7 @@ def test_sigkill_during_a_farm_run_repeats_no_final_record_and_loses_no_correcti
         except BaseException as e:  # reported by the test
             errors.append(e)
 
-    def context_read(paths: list[str]) -> bool:
+    def read_by_agent(paths: list[str]) -> bool:
         states = file_states(state) if (state / "edge-agent.db").exists() else {}
         return bool(paths) and all(states.get(path) == "read" for path in paths)
 
@@ -117,7 +125,7 @@ def test_sigkill_during_a_farm_run_repeats_no_final_record_and_loses_no_correcti
                     # known only in memory until the farm worker commits them.
                     seen = len(automation)
                     wait_until(lambda: len(automation) > seen, 4.0)  # noqa: B023
-                    wait_until(lambda: context_read(automation[seen:]), 4.0)  # noqa: B023
+                    wait_until(lambda: read_by_agent(automation[seen:]), 4.0)  # noqa: B023
                     time.sleep(rng.uniform(0.0, 0.03))
                 else:
                     time.sleep(rng.uniform(0.2, 2.5))
