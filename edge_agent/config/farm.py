@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from itertools import pairwise
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -193,3 +194,16 @@ class CeaConfig(Model):
         if name is None and len(self.recipes) == 1:
             name = next(iter(self.recipes))
         return self.recipes.get(name) if name is not None else None
+
+    wait_for: tuple[Literal["site", "automation", "seeding"], ...] = Field(
+        default=("site", "automation"),
+        description="The context streams a tower reading waits for (up to graceSeconds) before "
+        "it goes out final; docs/farm.md: the completeness rule, and why not sparse streams.",
+    )
+
+    @field_validator("wait_for")
+    @classmethod
+    def _once_each(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("name each stream once (site, automation, seeding)")
+        return v

@@ -12,6 +12,7 @@ over a 48-hour window a farm has a few hundred chunks.
 from __future__ import annotations
 
 import bisect
+import operator
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ class Entry:
     revision: int
     late: bool
     record: dict[str, Any]  # the record as read, before its joins
+    # The streams a late record was published without (None: not known, a chunk kept before
+    # the agent recorded them).
+    pending: list[str] | None = None
 
     def grow_id(self) -> str | None:
         """The Grow ID it was published with (the signature's first part)."""
@@ -52,125 +56,108 @@ class Chunk:
     entries: list[Entry]
 
 
+# One reading of a chunk being built: line, ts, station, tray, sig, deviations, revision,
+# late, record as read (JSON), pending.
+Row = tuple[
+    int, float, str, str, str, list[dict[str, Any]] | None, int, bool, bytes, list[str] | None
+]
+_LINE = operator.itemgetter(0)
+
+
 class Columns:
-    """A chunk being built, column by column (appending is all a reading pass pays per row).
+    """A chunk being built (appending one tuple is all a reading pass pays per reading); it is
+    stored column by column.
 
     ``records`` are the records as read, already JSON-encoded (the pass encodes each anyway).
     """
 
-    __slots__ = (
-        "deviations",
-        "lates",
-        "lines",
-        "records",
-        "revisions",
-        "sigs",
-        "stations",
-        "timestamps",
-        "trays",
-    )
+    __slots__ = ("rows",)
 
     def __init__(self) -> None:
-        self.lines: list[int] = []
-        self.timestamps: list[float] = []
-        self.stations: list[str] = []
-        self.trays: list[str] = []
-        self.sigs: list[str] = []
-        self.deviations: list[list[dict[str, Any]] | None] = []
-        self.revisions: list[int] = []
-        self.lates: list[bool] = []
-        self.records: list[bytes] = []
+        self.rows: list[Row] = []
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return len(self.rows)
 
-    def add(
-        self,
-        line: int,
-        ts: float,
-        station_id: str,
-        tray_id: str,
-        *,
-        sig: str,
-        deviations: list[dict[str, Any]] | None,
-        revision: int,
-        late: bool,
-        record: bytes,
-    ) -> None:
-        """One reading (``record``: its record as read, as JSON)."""
-        self.lines.append(line)
-        self.timestamps.append(ts)
-        self.stations.append(station_id)
-        self.trays.append(tray_id)
-        self.sigs.append(sig)
-        self.deviations.append(deviations)
-        self.revisions.append(revision)
-        self.lates.append(late)
-        self.records.append(record)
+    def add(self, row: Row) -> None:
+        """One reading (its record as read, as JSON; ``pending``: the streams a late one went
+        out without)."""
+        self.rows.append(row)
 
     def pop(self) -> None:
         """Take the last reading back out."""
-        for name in self.__slots__:
-            getattr(self, name).pop()
+        self.rows.pop()
 
     def count_below(self, line: int) -> int:
         """How many readings are on lines before ``line`` (lines increase within a pass)."""
-        return bisect.bisect_left(self.lines, line)
+        return bisect.bisect_left(self.rows, line, key=_LINE)
 
     def head(self, n: int) -> Columns:
         """A copy of the first ``n`` readings."""
         head = Columns()
-        for name in self.__slots__:
-            setattr(head, name, getattr(self, name)[:n])
+        head.rows = self.rows[:n]
         return head
 
     def drop_head(self, n: int) -> None:
         """Forget the first ``n`` readings."""
-        for name in self.__slots__:
-            del getattr(self, name)[:n]
+        del self.rows[:n]
 
     def data(self) -> bytes:
-        """The chunk's ``data``: one JSON document (compressing it cost more time than the
-        bytes it saved; the store is bounded by size instead, see farm/worker.py)."""
+        """The chunk's ``data``: one JSON document of columns (compressing it cost more time
+        than the bytes it saved; the store is bounded by size instead, see farm/worker.py)."""
+        lines, ts, stations, trays, sigs, deviations, revisions, lates, records, pendings = zip(
+            *self.rows, strict=True
+        )
         document = {
-            "line": self.lines,
-            "ts": self.timestamps,
-            "station": self.stations,
-            "tray": self.trays,
-            "sig": self.sigs,
-            "deviations": self.deviations,
-            "revision": self.revisions,
-            "late": self.lates,
-            "records": orjson.Fragment(b"[" + b",".join(self.records) + b"]"),
+            "line": lines,
+            "ts": ts,
+            "station": stations,
+            "tray": trays,
+            "sig": sigs,
+            "deviations": deviations,
+            "revision": revisions,
+            "late": lates,
+            "records": orjson.Fragment(b"[" + b",".join(records) + b"]"),
         }
+        if any(pendings):  # most chunks have no late reading: no column of nulls
+            document["pending"] = pendings
         return orjson.dumps(document)
 
     def bounds(self) -> tuple[float, float, int, int]:
         """(earliest ts, latest ts, first line, last line)."""
-        return min(self.timestamps), max(self.timestamps), min(self.lines), max(self.lines)
+        stamps = [row[1] for row in self.rows]
+        return min(stamps), max(stamps), self.rows[0][0], self.rows[-1][0]
 
 
 def pack(entries: Sequence[Entry]) -> Columns:
     """Entries (a worker step's) as columns."""
     columns = Columns()
-    for e in entries:
-        columns.add(
+    columns.rows = [
+        (
             e.line,
             e.ts,
             e.station_id,
             e.tray_id,
-            sig=e.sig,
-            deviations=e.deviations,
-            revision=e.revision,
-            late=e.late,
-            record=orjson.dumps(e.record),
+            e.sig,
+            e.deviations,
+            e.revision,
+            e.late,
+            orjson.dumps(e.record),
+            e.pending,
         )
+        for e in entries
+    ]
     return columns
 
 
 def unpack(data: bytes) -> list[Entry]:
     """The entries of a chunk's ``data``."""
     raw = orjson.loads(data)
+    pending = raw.get("pending")
+    if pending is None:
+        # No late reading in the chunk, or a chunk of an older agent: its late ones went out
+        # without their pending streams recorded (None: corrected once they are complete).
+        pending = [None if late else [] for late in raw["late"]]
     return [
         Entry(*fields)
         for fields in zip(
@@ -183,6 +170,7 @@ def unpack(data: bytes) -> list[Entry]:
             raw["revision"],
             raw["late"],
             raw["records"],
+            pending,
             strict=True,
         )
     ]

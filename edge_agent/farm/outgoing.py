@@ -59,7 +59,7 @@ def selections(
 
         if kind == "site":
             found.append(("ts_max >= ? AND ts_min <= ?", (start, end), within))
-        elif kind == "automation":
+        elif kind in ("automation", "seeding"):
             found.append(
                 ("tower_id = ? AND ts_max >= ? AND ts_min <= ?", (tower_id, start, end), within)
             )
@@ -86,13 +86,17 @@ def selections(
 
 
 def texts(items: list[Out]) -> list[bytes]:
-    """Each reading's record as published: as read, its joins now, late, revision."""
+    """Each reading's record as published: as read, its joins now, late (with the streams
+    still pending), revision."""
     texts = []
     for item in items:
         record = dict(item.record)
         record.pop("revision", None)
+        record.pop("pending", None)
         record.update(item.joined.fields)
         record["late"] = item.late
+        if item.late:
+            record["pending"] = list(item.joined.pending)
         if item.revision:
             record["revision"] = item.revision
         texts.append(encode(record))

@@ -38,12 +38,15 @@ class Farm:
         self.state = FarmState(config.cea)
         self.recipes = RecipeBook(config.cea)
         kinds = {config.datasets[s.dataset].kind for s in config.sources}
-        self.enricher = Enricher(
-            self.state,
-            self.recipes,
-            wait_for_site="site" in kinds,
-            wait_for_automation="automation" in kinds,
-        )
+        # A stream no source reads would never complete: readings do not wait for it.
+        wait_for = frozenset(config.cea.wait_for) & kinds
+        unread = sorted(set(config.cea.wait_for) - kinds)
+        if unread:
+            log.info(
+                "cea.waitFor names %s but no source reads such a dataset: not waited for",
+                ", ".join(unread),
+            )
+        self.enricher = Enricher(self.state, self.recipes, wait_for=wait_for)
         # Set (on the event loop) once the context sources have read what was already on
         # disk: tower passes wait for it (up to CONTEXT_WAIT_SECONDS), so a backlog is tagged
         # right the first time instead of being published untracked and corrected.
@@ -84,10 +87,10 @@ class Farm:
                 grace_seconds=self.cea.grace_seconds,
             )
         if kind == "site":
-            return SiteStage(self.state, self.notify)
+            return SiteStage(self.state, self.notify, file.path)
         if kind == "automation":
-            return AutomationStage(self.state, self.notify)
-        return SeedingStage(self.state, self.notify)
+            return AutomationStage(self.state, self.notify, file.path)
+        return SeedingStage(self.state, self.notify, file.path)
 
     async def context_caught_up(self) -> None:
         """Before a tower pass: let the context sources read what is on disk first (bounded)."""

@@ -2,8 +2,9 @@
 
 Context rows (site, automation, seeding) are published as read and kept as farm context;
 seeding events carry their Grow ID (minted when the station left it empty). Tower readings are
-tagged and joined as they are read: published at once when their joins are final, otherwise
-held (``farm_held``) for the farm worker to publish after their grace period.
+tagged and joined as they are read: published at once when every context stream they wait
+for is complete at their time (``farm/enrich.py``), otherwise held (``farm_held``) for the
+farm worker to publish once it is, or after their grace period with ``late`` and ``pending``.
 
 Whatever a stage keeps for a row is written only by the commit that covers that row
 (``write(conn, below_line)`` takes the rows before ``below_line``) and applied to the in-memory
@@ -13,6 +14,8 @@ never kept twice.
 
 from __future__ import annotations
 
+import logging
+import operator
 import sqlite3
 import time
 from abc import ABC, abstractmethod
@@ -22,21 +25,23 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from edge_agent.batcher import encode
+from edge_agent.datasets.generic import RowError
 from edge_agent.farm import chunks
 from edge_agent.farm.alerts import StationReading
-from edge_agent.farm.chunks import Columns
+from edge_agent.farm.chunks import Columns, Row
 from edge_agent.farm.enrich import Enricher
+from edge_agent.farm.joins import PassJoins
 from edge_agent.farm.records import (
     AutomationState,
     Record,
     SeedingEvent,
     SiteReading,
-    TowerReading,
 )
 from edge_agent.farm.state import Change, FarmState
 from edge_agent.farm.timeline import mint_grow_id
 
 T = TypeVar("T")
+log = logging.getLogger("edge_agent.farm")
 
 
 class _ContextStage(ABC, Generic[T]):
@@ -46,9 +51,11 @@ class _ContextStage(ABC, Generic[T]):
 
     insert = ""  # INSERT OR REPLACE ... with one ? per column of ``row``
 
-    def __init__(self, state: FarmState, notify: Callable[[], None]) -> None:
+    def __init__(self, state: FarmState, notify: Callable[[], None], path: str = "") -> None:
         self._state = state
         self._notify = notify
+        self._path = path
+        self._warned = False
         self._pending: list[tuple[int, T, tuple[Any, ...]]] = []  # (line, item, row)
 
     @abstractmethod
@@ -56,8 +63,9 @@ class _ContextStage(ABC, Generic[T]):
         """The typed row and its database row; None to publish it without keeping it."""
 
     @abstractmethod
-    def apply(self, items: list[T]) -> None:
-        """Committed: update the in-memory state."""
+    def apply(self, items: list[T]) -> float:
+        """Committed: update the in-memory state. Returns how far (seconds) the latest new row
+        that came after newer data of its stream is behind that stream's watermark."""
 
     def take(self, record: Record, line: int) -> bytes:
         """Keep the row's context (until its commit) and publish the record."""
@@ -90,9 +98,19 @@ class _ContextStage(ABC, Generic[T]):
         """Apply the committed rows to the in-memory state."""
         n = self._count_below(below_line)
         if n:
-            self.apply([item for _line, item, _row in self._pending[:n]])
+            behind = self.apply([item for _line, item, _row in self._pending[:n]])
             del self._pending[:n]
             self._notify()
+            if behind > 0 and not self._warned:
+                # Out of order: readings already published final in that span get corrected.
+                self._warned = True
+                log.warning(
+                    "%s: rows %.0f s older than data already read of the same stream: "
+                    "readings published final since then are corrected (docs/farm.md, "
+                    "'When a reading is final')",
+                    self._path or "a context file",
+                    behind,
+                )
 
 
 class SiteStage(_ContextStage[SiteReading]):
@@ -107,9 +125,9 @@ class SiteStage(_ContextStage[SiteReading]):
             return None
         return reading, (reading.site_id, reading.ts, encode(reading.values))
 
-    def apply(self, items: list[SiteReading]) -> None:
+    def apply(self, items: list[SiteReading]) -> float:
         """Extend the site timeline."""
-        self._state.add_site(items)
+        return self._state.add_site(items)
 
 
 class AutomationStage(_ContextStage[AutomationState]):
@@ -123,9 +141,9 @@ class AutomationStage(_ContextStage[AutomationState]):
         data = encode({"state": state.state, **state.values})
         return state, (state.tower_id, state.ts, data)
 
-    def apply(self, items: list[AutomationState]) -> None:
+    def apply(self, items: list[AutomationState]) -> float:
         """Extend the towers' state timelines."""
-        self._state.add_automation(items)
+        return self._state.add_automation(items)
 
 
 class SeedingStage(_ContextStage[SeedingEvent]):
@@ -148,9 +166,9 @@ class SeedingStage(_ContextStage[SeedingEvent]):
             record["growId"], record["growIdMinted"] = None, False
         return e, (e.tower_id, e.tray_id, e.ts, e.event, e.grow_id)
 
-    def apply(self, items: list[SeedingEvent]) -> None:
+    def apply(self, items: list[SeedingEvent]) -> float:
         """Open and close the trays' cycles."""
-        self._state.add_cycle_events(items)
+        return self._state.add_cycle_events(items)
 
 
 class TowerStage:
@@ -166,7 +184,7 @@ class TowerStage:
         units: dict[str, str],
         grace_seconds: float,
     ) -> None:
-        self._enricher = enricher
+        self._joins = PassJoins(enricher)
         self._state = enricher.state
         self._notify = notify
         self._file_ref = file_ref
@@ -175,7 +193,9 @@ class TowerStage:
         self._grace = grace_seconds
         self._sent: dict[str, Columns] = {}  # by tower, lines increasing
         self._held: list[tuple[Any, ...]] = []  # farm_held rows (the line is the third)
-        self._last: tuple[str, str, int] | None = None  # ("sent"|"held", tower, line) last taken
+        # The line taken last and the list it went to (a chunk's rows or the held ones).
+        self._last_line = -1
+        self._last_in: list[Any] = self._held
         # The farm state's generation when the oldest uncommitted reading was joined, and
         # the first line not committed yet: context that arrived in between is looked at again.
         self._generation: int | None = None
@@ -184,61 +204,74 @@ class TowerStage:
 
     def take(self, record: Record, line: int) -> bytes | None:
         """The reading with its joins, or None when it is held for its context."""
-        reading = TowerReading.from_record(record)
+        joins = self._joins
+        ts = joins.seconds(record)
+        tower_id = record.get("tower_id")
+        station_id = record.get("station_id")
+        tray_id = record.get("tray_id")
+        if not (
+            type(tower_id) is str
+            and tower_id
+            and type(station_id) is str
+            and station_id
+            and type(tray_id) is str
+            and tray_id
+        ):
+            tower_id, station_id, tray_id = (_key(record, name) for name in _KEYS)
         if self._generation is None:
             self._generation = self._state.generation
         if self._first_line is None:
             self._first_line = line
-        joined = self._enricher.join(record, reading)
-        if joined.complete or self._grace <= 0:
-            late = not joined.complete
-            fields = joined.fields
-            fields["late"] = late
-            # The record as read is kept for corrections (they join it again); the published
-            # record is it with the joins appended: two small encodings, no copy of the dict.
-            base = encode(record)
-            text = base[:-1] + b"," + encode(fields)[1:]
-            columns = self._sent.get(reading.tower_id)
+        body, pending, sig, found = joins.join(record, ts, tower_id, tray_id)
+        # The record as read is kept (for corrections, which join it again, and for held
+        # readings); the published record is it with the joins appended.
+        base = encode(record)
+        if not pending or self._grace <= 0:
+            if pending:
+                late = b',"late":true,"pending":' + encode(list(pending)) + b"}"
+            else:
+                late = b',"late":false}'
+            columns = self._sent.get(tower_id)
             if columns is None:
-                columns = self._sent[reading.tower_id] = Columns()
-            columns.add(
-                line,
-                reading.ts,
-                reading.station_id,
-                reading.tray_id,
-                sig=joined.sig,
-                deviations=fields["deviations"] or None,
-                revision=0,
-                late=late,
-                record=base,
+                columns = self._sent[tower_id] = Columns()
+            rows = columns.rows
+            rows.append(
+                (
+                    line,
+                    ts,
+                    station_id,
+                    tray_id,
+                    sig,
+                    found,
+                    0,
+                    bool(pending),
+                    base,
+                    list(pending) if pending else None,
+                )
             )
-            self._last = ("sent", reading.tower_id, line)
-            return text
+            self._last_line, self._last_in = line, rows
+            return b"".join((base[:-1], b",", body, late))
         self._held.append(
             (
                 self._file_ref,
                 self._version,
                 line,
-                reading.tower_id,
-                reading.station_id,
-                reading.tray_id,
-                reading.ts,
-                encode(record),
+                tower_id,
+                station_id,
+                tray_id,
+                ts,
+                base,
                 time.time() + self._grace,
             )
         )
-        self._last = ("held", reading.tower_id, line)
+        self._last_line, self._last_in = line, self._held
         return None
 
     def drop(self, line: int) -> None:
         """The reading at ``line`` was quarantined after all (too large for a payload)."""
-        if self._last is None or self._last[2] != line:
-            return
-        if self._last[0] == "held":
-            self._held.pop()
-        else:
-            self._sent[self._last[1]].pop()
-        self._last = None
+        if self._last_line == line:
+            self._last_in.pop()
+            self._last_line = -1
 
     def _held_below(self, below_line: int) -> int:
         n = 0
@@ -286,8 +319,8 @@ class TowerStage:
                 columns.drop_head(n)
         held = self._held_below(below_line)
         del self._held[:held]
-        if self._last is not None and self._last[2] < below_line:
-            self._last = None
+        if self._last_line < below_line:
+            self._last_line = -1  # committed: no longer to be dropped
         if sent:
             self._state.readings_sent(sent)
         generation = self._generation
@@ -313,27 +346,36 @@ class TowerStage:
             self._first_line = None
 
 
+_KEYS = ("tower_id", "station_id", "tray_id")
+
+
+def _key(record: Record, name: str) -> str:
+    """A key field of a tower reading (``tower_id``, ...); RowError names it when missing."""
+    value = record.get(name)
+    if value is None or value == "":
+        raise RowError(f"tower row without {name}: a tower dataset needs a {name} column")
+    return value if type(value) is str else str(value)
+
+
 def _by_station(columns: Columns) -> dict[str, list[StationReading]]:
     """What alert evaluation needs of a chunk, by station (see :func:`_turns`)."""
-    rows: dict[str, list[int]] = {}
-    for i, station in enumerate(columns.stations):
-        rows.setdefault(station, []).append(i)
+    rows: dict[str, list[Row]] = {}
+    for row in columns.rows:
+        rows.setdefault(row[2], []).append(row)
     found: dict[str, list[StationReading]] = {}
-    for station, indexes in rows.items():
-        indexes.sort(key=columns.timestamps.__getitem__)
+    for station, readings in rows.items():
+        readings.sort(key=_TS)
         found[station] = [
-            StationReading(
-                columns.timestamps[i],
-                columns.trays[i],
-                columns.sigs[i].split("|", 1)[0] or None,
-                columns.deviations[i] or [],
-            )
-            for i in _turns([not columns.deviations[i] for i in indexes], indexes)
+            StationReading(row[1], row[3], row[4].split("|", 1)[0] or None, row[5] or [])
+            for row in _turns([not row[5] for row in readings], readings)
         ]
     return found
 
 
-def _turns(clean: list[bool], items: list[int]) -> list[int]:
+_TS = operator.itemgetter(1)
+
+
+def _turns(clean: list[bool], items: list[T]) -> list[T]:
     """What alerts need of a station's readings in time order (``clean``: in band): those out
     of band, the first back in band after them (it ends runs), and the first and the last (the
     tracker's bounds). A reading in band after another in band changes nothing."""

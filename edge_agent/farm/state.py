@@ -5,10 +5,17 @@ advances each file); this is its in-memory index, loaded at start and updated af
 commit. One lock guards it: reading threads of several sources and the farm worker share it.
 Every update bumps ``generation`` and queues the event-time range it touched, so the worker
 can correct readings published before the context arrived.
+
+Each context stream also has a *watermark*: the newest event time among its committed rows
+(the site; automation and seeding per tower). A stream is complete up to its watermark: its
+rows arrive in event-time order (docs/farm.md, "When a reading is final"), so a reading at or
+before it will see no row it does not see now. Watermarks are derived from the committed rows
+(``load``), so they are exactly as durable as the context itself.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +36,8 @@ class Change:
     """Something changed in this event-time range: readings there may need another look.
 
     ``kind`` is ``site`` (context for every tower), ``automation`` (one tower), ``tray`` (one
-    tray's cycles: ``key`` is the tray) or ``file`` (readings of a file joined while context
+    tray's cycles: ``key`` is the tray), ``seeding`` (one tower's seeding watermark moved:
+    readings of the tower in the range) or ``file`` (readings of a file joined while context
     arrived: ``key`` is ``file_ref:version``, the range is lines).
     """
 
@@ -50,8 +58,10 @@ class FarmState:
         self.site = Timeline()
         self.automation: dict[str, Timeline] = {}
         self.cycles: dict[tuple[str, str], TrayCycles] = {}
+        self.seeding_watermarks: dict[str, float] = {}  # by tower
         self._changes: list[Change] = []
         self._sent: list[SentReading] = []
+        self._silent: set[tuple[str, str]] = set()  # (stream, tower) named as silent
 
     # ------------------------------------------------------------------ loading
 
@@ -65,6 +75,7 @@ class FarmState:
                 self._tray(row["tower_id"], row["tray_id"]).add(
                     row["ts"], row["event"], row["grow_id"], row["tower_id"], row["tray_id"]
                 )
+                self._seeded_until(row["tower_id"], row["ts"])
             site = db.query(
                 "SELECT ts, data FROM farm_site WHERE site_id = ? AND ts >= "
                 "(SELECT COALESCE(MAX(ts), 0) FROM farm_site) - ? ORDER BY ts",
@@ -93,6 +104,11 @@ class FarmState:
             cycles = self.cycles[key] = TrayCycles()
         return cycles
 
+    def _seeded_until(self, tower_id: str, ts: float) -> None:
+        """Move the tower's seeding watermark to ``ts`` if that is later."""
+        if ts > self.seeding_watermarks.get(tower_id, -math.inf):
+            self.seeding_watermarks[tower_id] = ts
+
     def _automation(self, tower_id: str) -> Timeline:
         timeline = self.automation.get(tower_id)
         if timeline is None:
@@ -101,33 +117,81 @@ class FarmState:
 
     # ------------------------------------------------------------------ updates (after commit)
 
-    def add_site(self, readings: Iterable[SiteReading]) -> None:
-        """Site readings of this gateway's site were committed."""
+    def add_site(self, readings: Iterable[SiteReading]) -> float:
+        """Site readings of this gateway's site were committed. Returns how far behind the
+        watermark the latest of the new rows that came after newer data is (0: none)."""
         tolerance = self.cea.site_tolerance_minutes * 60
+        behind = 0.0
         with self.lock:
+            before = self.site.watermark
             for reading in readings:
-                self.site.add(reading.ts, site_join_row(reading))
+                if self.site.add(reading.ts, site_join_row(reading)) and reading.ts < before:
+                    behind = max(behind, before - reading.ts)
                 self._changed(Change("site", None, None, reading.ts, reading.ts + tolerance))
+            if self.site.watermark > before:
+                # Readings up to the new watermark may have become final.
+                self._changed(Change("site", None, None, before, self.site.watermark))
+        return behind
 
-    def add_automation(self, states: Iterable[AutomationState]) -> None:
-        """Automation rows were committed."""
+    def add_automation(self, states: Iterable[AutomationState]) -> float:
+        """Automation rows were committed (returns as :meth:`add_site`)."""
+        behind = 0.0
         with self.lock:
+            before: dict[str, float] = {}
             for state in states:
                 timeline = self._automation(state.tower_id)
-                timeline.add(state.ts, automation_join_row(state))
+                old = before.setdefault(state.tower_id, timeline.watermark)
+                if timeline.add(state.ts, automation_join_row(state)) and state.ts < old:
+                    behind = max(behind, old - state.ts)
                 # The state holds until the next row: readings up to then join it.
                 following = timeline.next_after(state.ts)
                 end = following if following is not None else float("inf")
                 self._changed(Change("automation", state.tower_id, None, state.ts, end))
+            for tower_id, old in before.items():
+                new = self.automation[tower_id].watermark
+                if new > old:  # readings of the tower up to it may have become final
+                    self._changed(Change("automation", tower_id, None, old, new))
+        return behind
 
-    def add_cycle_events(self, events: Iterable[SeedingEvent]) -> None:
-        """Seeding events were committed."""
+    def add_cycle_events(self, events: Iterable[SeedingEvent]) -> float:
+        """Seeding events were committed (returns as :meth:`add_site`)."""
+        behind = 0.0
         with self.lock:
+            before: dict[str, float] = {}
             for event in events:
-                self._tray(event.tower_id, event.tray_id).add(
-                    event.ts, event.event, event.grow_id, event.tower_id, event.tray_id
-                )
+                tray = self._tray(event.tower_id, event.tray_id)
+                new = tray.add(event.ts, event.event, event.grow_id, event.tower_id, event.tray_id)
                 self._changed(Change("tray", event.tower_id, event.tray_id, event.ts, float("inf")))
+                old = before.setdefault(
+                    event.tower_id, self.seeding_watermarks.get(event.tower_id, -math.inf)
+                )
+                self._seeded_until(event.tower_id, event.ts)
+                if new and event.ts < old:
+                    behind = max(behind, old - event.ts)
+            for tower_id, old in before.items():
+                if self.seeding_watermarks[tower_id] > old:
+                    self._changed(
+                        Change("seeding", tower_id, None, old, self.seeding_watermarks[tower_id])
+                    )
+        return behind
+
+    def newly_silent(self, streams: Iterable[str], tower_id: str) -> list[str]:
+        """Those of ``streams`` that have no row at all yet (the site; the tower's automation
+        or seeding), each named once per tower: a stream configured but silent."""
+        found = []
+        with self.lock:
+            for stream in streams:
+                key = (stream, "" if stream == "site" else tower_id)
+                if stream == "site":
+                    silent = len(self.site) == 0
+                elif stream == "automation":
+                    silent = tower_id not in self.automation
+                else:
+                    silent = tower_id not in self.seeding_watermarks
+                if silent and key not in self._silent:
+                    self._silent.add(key)
+                    found.append(stream)
+        return found
 
     def _changed(self, change: Change) -> None:
         self.generation += 1
@@ -179,7 +243,7 @@ def site_join_row(reading: SiteReading) -> tuple[str, bytes, bytes]:
     return at, head, tail
 
 
-def automation_join_row(state: AutomationState) -> orjson.Fragment:
-    """What a tower record carries of the automation state in force, encoded once."""
+def automation_join_row(state: AutomationState) -> bytes:
+    """What a tower record carries of the automation state in force, encoded once (JSON)."""
     values = {k: v for k, v in state.values.items() if k != "state"}
-    return orjson.Fragment(orjson.dumps({"ts": iso(state.ts), "state": state.state, **values}))
+    return orjson.dumps({"ts": iso(state.ts), "state": state.state, **values})

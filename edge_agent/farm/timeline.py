@@ -30,20 +30,32 @@ class Timeline:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def add(self, ts: float, row: Any) -> None:
-        """Insert a row; a row at the same time replaces the one there (a file read again)."""
+    def add(self, ts: float, row: Any) -> bool:
+        """Insert a row; a row at the same time replaces the one there (a file read again).
+        Whether the row is new."""
         rows = self._rows
         i = bisect_right(rows, ts, key=_KEY)
         if i and rows[i - 1][0] == ts:
             rows[i - 1] = (ts, row)
-        else:
-            insort(rows, (ts, row), key=_KEY)
+            return False
+        insort(rows, (ts, row), key=_KEY)
         self.watermark = max(self.watermark, ts)
+        return True
 
     def at_or_before(self, ts: float) -> tuple[float, Any] | None:
         """The latest row at or before ``ts``."""
         i = bisect_right(self._rows, ts, key=_KEY)
         return self._rows[i - 1] if i else None
+
+    def segment(self, ts: float) -> tuple[float, float, tuple[float, Any] | None]:
+        """The row in force at ``ts`` (as :meth:`at_or_before`) and the span it is in force
+        for, [its time, the next row's time): readings in the same span join the same row."""
+        rows = self._rows
+        i = bisect_right(rows, ts, key=_KEY)
+        high = rows[i][0] if i < len(rows) else math.inf
+        if not i:
+            return -math.inf, high, None
+        return rows[i - 1][0], high, rows[i - 1]
 
     def next_after(self, ts: float) -> float | None:
         """The time of the first row after ``ts``, if any."""
@@ -90,8 +102,9 @@ class TrayCycles:
         # ts, event, the cycle a "seeded" event opens (None for "harvested")
         self._events: list[tuple[float, str, Cycle | None]] = []
 
-    def add(self, ts: float, event: str, grow_id: str | None, tower_id: str, tray_id: str) -> None:
-        """Record an event (the same event at the same time again replaces it)."""
+    def add(self, ts: float, event: str, grow_id: str | None, tower_id: str, tray_id: str) -> bool:
+        """Record an event (the same event at the same time again replaces it); whether the
+        event is new."""
         cycle = None
         if event == "seeded":
             name = grow_id or mint_grow_id(tower_id, tray_id, ts)
@@ -102,14 +115,25 @@ class TrayCycles:
         while j > 0 and events[j - 1][0] == ts:
             if events[j - 1][1] == event:
                 events[j - 1] = (ts, event, cycle)
-                return
+                return False
             j -= 1
         events.insert(i, (ts, event, cycle))
+        return True
 
     def at(self, ts: float) -> Cycle | None:
         """The cycle whose [seededAt, harvestedAt) contains ``ts``, or None."""
         i = bisect_right(self._events, ts, key=_KEY)
         return self._events[i - 1][2] if i else None
+
+    def segment(self, ts: float) -> tuple[float, float, Cycle | None]:
+        """The cycle at ``ts`` (as :meth:`at`) and the span of time it holds for, [the event
+        that opened or closed it, the next event)."""
+        events = self._events
+        i = bisect_right(events, ts, key=_KEY)
+        high = events[i][0] if i < len(events) else math.inf
+        if not i:
+            return -math.inf, high, None
+        return events[i - 1][0], high, events[i - 1][2]
 
     def prune(self, before: float) -> None:
         """Forget events older than ``before``, keeping the one in force at ``before``."""

@@ -1,11 +1,12 @@
 """The farm worker: releases held readings, corrects published ones, keeps alerts current.
 
 One task of the agent's TaskGroup; each step runs in a thread on its own database connection:
-1. held readings whose joins became final, or whose grace period is over (``late: true``),
-   are published;
+1. held readings whose context streams became complete, or whose grace period is over
+   (``late: true`` with the ``pending`` streams), are published;
 2. readings published before context they lacked arrived (a late site file, a seeding file
-   read after the tower file) are published again as corrections: the same source path and
-   line, ``revision`` counting up, the full joins;
+   read after the tower file), and late readings whose pending streams completed, are
+   published again as corrections: the same source path and line, ``revision`` counting up,
+   the full joins;
 3. the alerts of every station whose readings changed are evaluated again.
 Each step is one transaction (outbox rows in, held rows out, kept readings updated), so a
 crash repeats nothing and loses nothing: a held reading stays held until a step commits its
@@ -48,6 +49,7 @@ from edge_agent.state.writer import OutboxWriter, Queued
 log = logging.getLogger("edge_agent.farm")
 
 STEP_SECONDS = 1.0
+GATHER_SECONDS = 0.1
 HELD_PER_STEP = 5_000
 PRUNE_EVERY = 30.0  # seconds; a backlog fills the store fast
 # Published readings kept for corrections, at most (besides correctionWindowHours): about a
@@ -145,6 +147,8 @@ class FarmWorker:
             else:
                 self.idle.set()
             await wait_event(self.wake_event, STEP_SECONDS)
+            # The commits of a file being read gather into one step rather than one each.
+            await asyncio.sleep(GATHER_SECONDS)
             self.wake_event.clear()
 
     def restart_grace(self) -> None:
@@ -205,6 +209,13 @@ class FarmWorker:
             expired = now >= hold_until or now < hold_until - grace - 60
             if joined.complete or expired:
                 late = not joined.complete
+                for stream in self.state.newly_silent(joined.pending, reading.tower_id):
+                    log.warning(
+                        "tower readings go out late: cea.waitFor waits for %s data (of %s) "
+                        "and none has arrived yet; without such a stream, leave it out",
+                        stream,
+                        reading.tower_id,
+                    )
                 key = (row["file_ref"], row["version"], row["line"])
                 work.out.append(Out(*key, reading, record, joined, late, 0))
 
@@ -233,10 +244,14 @@ class FarmWorker:
                     )
                     record = entry.record
                     joined = self.enricher.join(record, reading)
-                    if joined.sig == entry.sig:
-                        continue
-                    seen.add(key)
+                    # A final record stays final; a late one is corrected when its joins or
+                    # the streams it waits for changed (and so once they are all complete).
                     late = entry.late and not joined.complete
+                    pending = list(joined.pending) if late else None
+                    same = joined.sig == entry.sig and late == entry.late
+                    if same and (not late or entry.pending in (None, pending)):
+                        continue  # (pending None: not recorded, by an older agent)
+                    seen.add(key)
                     work.out.append(
                         Out(*key, reading, record, joined, late, entry.revision + 1, chunk, entry)
                     )
@@ -273,6 +288,7 @@ class FarmWorker:
                     item.revision,
                     item.late,
                     item.record,  # as read: corrections join it again
+                    list(item.joined.pending) if item.late else None,
                 )
                 if item.chunk is None:
                     by_tower.setdefault(item.reading.tower_id, []).append(entry)

@@ -16,15 +16,15 @@ import pytest
 
 from simulators.datasets import SOURCE_HINTS
 from simulators.truth import compare, load_truth
-from tests.agent.support import outbox_depth, running_agent, until
+from tests.agent.support import running_agent, until
 from tests.farm.support import (
     FARM_DATASETS,
     alert_states,
     farm_config,
-    held_readings,
     latest_revisions,
     quarantined,
     records,
+    settled,
     simulate_tower,
 )
 from tests.infra.mosquitto import Broker
@@ -55,18 +55,6 @@ def _agent_alerts(states: dict[str, dict[str, Any]]) -> set[tuple[Any, ...]]:
     return found
 
 
-def _done(agent: Any, state: Path) -> bool:
-    return (
-        all(r.idle.is_set() for r in agent.runners.values())
-        and held_readings(state) == 0
-        and outbox_depth(state) == 0
-        and agent.dispatcher is not None
-        and agent.dispatcher.idle.is_set()
-        and agent.farm_worker is not None
-        and agent.farm_worker.idle.is_set()
-    )
-
-
 @pytest.mark.timeout(400)
 async def test_ten_days_with_every_fault_and_a_restart_match_the_truth(
     tmp_path: Path, mosquitto: Broker, unique_thing: str
@@ -86,7 +74,7 @@ async def test_ten_days_with_every_fault_and_a_restart_match_the_truth(
                 what="a third of the tower readings read",
             )
         async with running_agent(config) as agent:
-            await until(lambda: _done(agent, state), timeout=240, what="everything published")
+            await until(lambda: settled(agent, state), timeout=240, what="everything published")
         messages = sub.messages
 
     published, bad = records(messages), quarantined(messages)

@@ -64,11 +64,17 @@ def alerts(sub: Collector) -> list[dict[str, Any]]:
     return [json.loads(p) for t, p in sub.messages if t.endswith("/alerts")]
 
 
+def automation(hour: int, minutes: range = range(0, 60, 10)) -> list[str]:
+    """The tower's state every ten minutes of an hour (the automation software's heartbeat)."""
+    return [f"2026-05-01T{hour:02d}:{m:02d}:00Z,tower-01,running,3,false,true,0," for m in minutes]
+
+
 async def context(data: Path, *, grow_id: str = "G-0501-01") -> None:
+    """Seeding of tray-01, and the tower's state through 02:00 (complete for the readings)."""
     write(
         data / "automation/tower-01/20260501T00.csv",
         AUTOMATION_HEADER,
-        ["2026-05-01T00:00:00Z,tower-01,running,3,false,true,0,"],
+        automation(0) + automation(1) + automation(2, range(0, 1)),
     )
     write(
         data / "seeding/tower-01/20260501T00.csv",
@@ -94,6 +100,7 @@ async def test_readings_wait_then_go_out_late_and_are_corrected_when_site_data_c
             await until(lambda: len(tower_records(sub)) == 2, timeout=15, what="late readings")
             first = tower_records(sub)
             assert [r["late"] for r in first] == [True, True]
+            assert [r["pending"] for r in first] == [["site"], ["site"]]
             assert all(r["site"] is None and r["siteStale"] for r in first)
             assert [r["growId"] for r in first] == ["G-0501-01"] * 2
             assert first[0]["automation"]["state"] == "running"
@@ -107,6 +114,7 @@ async def test_readings_wait_then_go_out_late_and_are_corrected_when_site_data_c
             for record in corrections:
                 assert record["revision"] == 1
                 assert record["late"] is False
+                assert "pending" not in record
                 assert record["siteStale"] is False
                 assert record["site"]["power_kw"] == 4.2
             by_line = {r["line"]: r for r in corrections}
@@ -122,7 +130,7 @@ async def test_a_seeding_file_read_after_the_readings_corrects_their_grow_id(
     data, state = tmp_path / "farm", tmp_path / "state"
     config = farm_config(data, state, mosquitto, unique_thing, graceSeconds=1)
     write(data / "automation/tower-01/20260501T00.csv", AUTOMATION_HEADER,
-          ["2026-05-01T00:00:00Z,tower-01,running,3,false,true,0,"])  # fmt: skip
+          automation(0) + automation(1))  # fmt: skip
     write(data / "site/site-01/20260501T01.csv", SITE_HEADER, [site(m) for m in range(0, 60, 5)])
     with mosquitto.subscriber(f"dt/edge-agent/{unique_thing}/#") as sub:
         async with running_agent(config):

@@ -50,16 +50,9 @@ class Alerts:
         """Store readings as kept published readings (what recomputation reads)."""
         columns = Columns()
         for i, r in enumerate(readings):
+            sig = f"{r.grow_id}|x|y"
             columns.add(
-                i + 2,
-                r.ts,
-                KEY[1],
-                r.tray_id,
-                sig=f"{r.grow_id}|x|y",
-                deviations=r.deviations or None,
-                revision=0,
-                late=False,
-                record=b"{}",
+                (i + 2, r.ts, KEY[1], r.tray_id, sig, r.deviations or None, 0, False, b"{}", None)
             )
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM farm_chunks")
