@@ -44,6 +44,9 @@ _MAX_DIRTY = 10_000  # more change hints than this: rescan instead of stat-ing e
 _ACCESS_RETRY_SECONDS = 60.0  # wrong password, missing share: retry slowly, never spin
 _ERROR_RETRY_SECONDS = 300.0  # an unexpected error on one file: retry it much later
 _FULL_RETRY_SECONDS = 5.0  # the state disk is full: look again soon, space may be back
+_RESCAN_STRETCH = (
+    10  # listings space out to this many rescanSeconds while the watcher misses nothing
+)
 _FIRST_SWEEP_SECONDS = 300.0  # the first ledger retention sweep, after start-up is over
 _SWEEP_SECONDS = 6 * 3600.0  # then a few times a day (a page of rows per query, in a thread)
 
@@ -82,6 +85,10 @@ class SourceRunner:
         self._stopping = asyncio.Event()
         self._dirty: set[str] = set()
         self._rescan_now = True
+        # What the watcher told since the last full listing, to see whether that listing found
+        # something the watcher missed (then listings stay frequent; else they space out).
+        self._told: set[str] = set()
+        self._told_all = False  # set while the watcher runs; a gap or overflow clears it
         self._ready: OrderedDict[str, FileInfo] = OrderedDict()
         self._ready_event = asyncio.Event()
         # Files whose pass failed wait here until their retry time; they stay "busy" in the
@@ -89,6 +96,7 @@ class SourceRunner:
         self._retry_at: dict[str, float] = {}
         self.settler: Settler | None = None
         self.idle = asyncio.Event()  # set while no file is waiting, settling or being read
+        self._watching = False  # the source's watcher is running
 
     def stop(self) -> None:
         """Stop discovering and reading (the current batch is committed first)."""
@@ -105,8 +113,13 @@ class SourceRunner:
     def _hint(self, path: str | None) -> None:
         if path is None or len(self._dirty) >= _MAX_DIRTY:
             self._rescan_now = True
+            self._told_all = False  # the watcher lost track: the next listing is no check of it
         else:
             self._dirty.add(path)
+            if len(self._told) < _MAX_DIRTY:
+                self._told.add(path)
+            else:
+                self._told_all = False
         self._wake.set()
 
     async def watch(self) -> None:
@@ -119,6 +132,7 @@ class SourceRunner:
         backoff = Backoff(1.0, self.config.rescan_seconds)
         while not self._stopping.is_set():
             try:
+                self._watching = True
                 await asyncio.get_running_loop().run_in_executor(
                     self._watch_executor, self.source.watch, notify, self._thread_stop
                 )
@@ -130,6 +144,8 @@ class SourceRunner:
                     "watching stopped; the periodic rescan goes on",
                     extra={"source": self.config.name, "error": str(e), "retry_in": delay},
                 )
+            finally:
+                self._watching = False
             if await self._sleep(delay):
                 return
             self._hint(None)
@@ -151,6 +167,7 @@ class SourceRunner:
             idle_seconds=self.idle_seconds,
         )
         next_rescan = loop.time()
+        every = config.rescan_seconds
         next_sweep = loop.time() + _FIRST_SWEEP_SECONDS
         backoff = Backoff(1.0, 60.0)
         while not self._stopping.is_set():
@@ -159,11 +176,21 @@ class SourceRunner:
                 if self._rescan_now or now >= next_rescan:
                     self._rescan_now = False
                     self._dirty.clear()
+                    checked = self._told_all and self._watching
+                    told, self._told, self._told_all = self._told, set(), self._watching
                     listing = await self._call(self.source.scan)
-                    settler.reconcile(listing, loop.time())
+                    found = settler.reconcile(listing, loop.time())
                     for path in await self._call(self.index.to_read_again):
                         settler.ask_again(path)
-                    next_rescan = loop.time() + config.rescan_seconds
+                    missed = any(p not in told for p in (*found.changed, *found.gone))
+                    # The listing is the safety net under the watcher: while it finds nothing
+                    # the watcher missed, the next one waits twice as long (up to 10 times
+                    # rescanSeconds); one miss brings it back to rescanSeconds.
+                    if checked and not missed:
+                        every = min(every * 2, config.rescan_seconds * _RESCAN_STRETCH)
+                    else:
+                        every = config.rescan_seconds
+                    next_rescan = loop.time() + every
                     self.status.files_seen = len(listing)
                     self.status.last_scan = loop.time()
                     if self.status.state != "paused":

@@ -10,7 +10,8 @@ a line end is read once the log has been idle for ``idleSeconds``.
 The cost of a wake is proportional to what changed, not to how many files exist: files waiting
 to settle are in a heap by deadline; the ledger is looked up by path for the files a listing
 shows new or changed (the runner does that in a thread: :meth:`Settler.unknown` /
-:meth:`Settler.learn`), never held whole.
+:meth:`Settler.learn`), never held whole. A file at rest (read, and unchanged since) is kept as
+one integer of its size and mtime: a gateway keeping a year of files holds little per file.
 """
 
 from __future__ import annotations
@@ -58,6 +59,19 @@ class _Seen:
     deadline: float | None = None  # in the heap until then (None: nothing to do)
 
 
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    """What a full listing found different from what was observed before."""
+
+    changed: list[str]  # new, or a different size or mtime
+    gone: list[str]
+
+
+def _rest_key(size: int, mtime_ns: int) -> int:
+    """A file at rest as one integer (size and mtime together)."""
+    return (size << 64) | (mtime_ns & 0xFFFF_FFFF_FFFF_FFFF)
+
+
 class Settler:
     """Tracks observations of one source's files and says which are ready to read."""
 
@@ -76,7 +90,8 @@ class Settler:
         self.settle_seconds = linger_seconds if append else settle_seconds
         self.idle_seconds = idle_seconds
         self._append = append
-        self._seen: dict[str, _Seen] = {}
+        self._seen: dict[str, _Seen] = {}  # files that may need something
+        self._rest: dict[str, int] = {}  # files at rest: path -> _rest_key(size, mtime)
         self._busy: set[str] = set()
         self._heap: list[tuple[float, str]] = []
         self._due: set[str] = set()
@@ -105,12 +120,29 @@ class Settler:
         return seen.changed_at + self.settle_seconds
 
     def _schedule(self, path: str, seen: _Seen) -> None:
+        if self._at_rest(path, seen):
+            # Read and unchanged: nothing to do until it changes; kept as one integer.
+            del self._seen[path]
+            self._due.discard(path)
+            self._rest[path] = _rest_key(seen.size, seen.mtime_ns)
+            return
         deadline = None if path in self._busy else self._wants(seen)
         if deadline != seen.deadline:
             seen.deadline = deadline
             self._due.discard(path)
             if deadline is not None:
                 heapq.heappush(self._heap, (deadline, path))
+
+    def _at_rest(self, path: str, seen: _Seen) -> bool:
+        known = seen.known
+        return (
+            isinstance(known, Known)
+            and known.state in AT_REST
+            and not known.again
+            and not known.tail
+            and path not in self._busy
+            and (known.size, known.mtime_ns) == (seen.size, seen.mtime_ns)
+        )
 
     def is_idle(self, path: str, now: float) -> bool:
         """A growing log unchanged for ``idleSeconds``: its last line is complete as it is."""
@@ -124,16 +156,27 @@ class Settler:
 
     # ------------------------------------------------------------------ observations
 
-    def observe(self, info: FileInfo, now: float) -> None:
-        """Record a fresh stat of a file."""
+    def observe(self, info: FileInfo, now: float) -> bool:
+        """Record a fresh stat of a file; True when it is new or changed since the last one."""
         seen = self._seen.get(info.path)
         if seen is None:
+            rest = self._rest.get(info.path)
+            if rest is not None:
+                if rest == _rest_key(info.size, info.mtime_ns):
+                    return False
+                # Changed since it was read: what the ledger holds is the old size and mtime.
+                del self._rest[info.path]
+                old = Known(rest >> 64, rest & 0xFFFF_FFFF_FFFF_FFFF, "read")
+                seen = _Seen(info.size, info.mtime_ns, now, now, old)
+                self._seen[info.path] = seen
+                self._schedule(info.path, seen)
+                return True
             seen = _Seen(info.size, info.mtime_ns, now, now, UNKNOWN)
             self._seen[info.path] = seen
             self._unknown.add(info.path)
-            return
+            return True
         if (seen.size, seen.mtime_ns) == (info.size, info.mtime_ns):
-            return
+            return False
         lingering = (
             self._append
             and info.path not in self._busy
@@ -146,6 +189,7 @@ class Settler:
             seen.changed_at = now
         if not isinstance(seen.known, _Unknown):
             self._schedule(info.path, seen)
+        return True
 
     def unknown(self) -> list[str]:
         """Files observed whose ledger entry is not known yet (the caller looks them up and
@@ -155,6 +199,9 @@ class Settler:
 
     def ask_again(self, path: str) -> None:
         """Look the file up in the ledger again (its row changed outside a pass)."""
+        rest = self._rest.pop(path, None)
+        if rest is not None:
+            self._seen[path] = _Seen(rest >> 64, rest & 0xFFFF_FFFF_FFFF_FFFF, 0.0, 0.0, UNKNOWN)
         seen = self._seen.get(path)
         if seen is not None and path not in self._busy:
             seen.known = UNKNOWN
@@ -170,25 +217,26 @@ class Settler:
         seen.known = known
         self._schedule(path, seen)
 
-    def reconcile(self, listing: list[FileInfo], now: float) -> list[str]:
-        """A full listing: observe every file; forget the ones that are gone (returned)."""
+    def reconcile(self, listing: list[FileInfo], now: float) -> Reconciled:
+        """A full listing: observe every file, forget the ones that are gone; what differed."""
         present = {info.path for info in listing}
         gone = [path for path in self._seen if path not in present]
+        gone += [path for path in self._rest if path not in present]
         for path in gone:
             self.forget(path)
-        for info in listing:
-            self.observe(info, now)
-        return gone
+        changed = [info.path for info in listing if self.observe(info, now)]
+        return Reconciled(changed, gone)
 
     def forget(self, path: str) -> None:
         """A file vanished."""
         self._seen.pop(path, None)
+        self._rest.pop(path, None)
         self._due.discard(path)
         self._unknown.discard(path)
 
     def present(self, path: str) -> bool:
         """Whether the last observations show this file."""
-        return path in self._seen
+        return path in self._seen or path in self._rest
 
     # ------------------------------------------------------------------ handing out
 
@@ -252,4 +300,4 @@ class Settler:
     @property
     def seen(self) -> int:
         """How many files the last observations show."""
-        return len(self._seen)
+        return len(self._seen) + len(self._rest)

@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import shutil
+import stat
 import threading
 from pathlib import Path
 from typing import BinaryIO
@@ -130,35 +131,51 @@ class LocalSource:
     def _scan(self) -> list[FileInfo]:
         self._check_root()
         found: list[FileInfo] = []
-        root = self.root
-        resolved_root = root.resolve()
-        for dirpath, dirnames, filenames in os.walk(
-            root, onerror=self._walk_error, followlinks=False
-        ):
-            base = Path(dirpath).relative_to(root).as_posix()
-            if not self._config.recursive:
-                dirnames.clear()
-            else:
-                dirnames[:] = sorted(
-                    d
-                    for d in dirnames
-                    if not d.startswith(".")
-                    and not self._archived(d if base == "." else f"{base}/{d}")
-                )
-                for d in dirnames:
-                    full = os.path.join(dirpath, d)
-                    # A folder link is never walked; one leading outside is said so.
-                    if os.path.islink(full):
-                        with contextlib.suppress(PermissionError):
-                            self._inside(full, d if base == "." else f"{base}/{d}", resolved_root)
-            for filename in filenames:
-                full = os.path.join(dirpath, filename)
-                rel = Path(full).relative_to(root).as_posix()
-                if not self._filter(rel):
+        resolved_root = self.root.resolve()
+        # Folders to list: (absolute folder, its path relative to the root with a trailing /).
+        folders = [(str(self.root), "")]
+        recursive, keep = self._config.recursive, self._filter
+        while folders:
+            folder, prefix = folders.pop()
+            try:
+                entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+            except OSError as e:
+                self._walk_error(e)
+                continue
+            for entry in entries:
+                rel = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if recursive and not entry.name.startswith(".") and not self._archived(rel):
+                        folders.append((entry.path, rel + "/"))
                     continue
-                info = self._stat(full, rel, resolved_root, walked=True)
-                if info is not None:
-                    found.append(info)
+                if entry.is_symlink():
+                    # A folder link is never walked (files under it are found under their real
+                    # folder); one leading outside is said so. A file link is read if it stays.
+                    with contextlib.suppress(PermissionError):
+                        if os.path.isdir(entry.path):
+                            if recursive:
+                                self._inside(entry.path, rel, resolved_root)
+                            continue
+                    if keep(rel):
+                        info = self._stat(entry.path, rel, resolved_root)
+                        if info is not None:
+                            found.append(info)
+                    continue
+                if not keep(rel):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # gone since the folder was listed
+                except PermissionError:
+                    log.warning(
+                        "no permission to read file", extra={"source": self.name, "path": rel}
+                    )
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    if self._refused:
+                        self._refused.discard(rel)
+                    found.append(FileInfo(rel, st.st_size, st.st_mtime_ns))
         return found
 
     def _inside(self, full: str, rel: str, resolved_root: Path) -> bool:

@@ -128,7 +128,8 @@ def test_a_full_listing_forgets_files_that_are_gone() -> None:
     settler = Settler(1.0, append=False)
     _new(settler, FileInfo("a.csv", 1, 1), 0.0)
     _new(settler, FileInfo("b.csv", 1, 1), 0.0)
-    gone = settler.reconcile([FileInfo("b.csv", 1, 1)], 1.0)
-    assert gone == ["a.csv"]
+    found = settler.reconcile([FileInfo("b.csv", 1, 1), FileInfo("c.csv", 1, 1)], 1.0)
+    assert found.gone == ["a.csv"]
+    assert found.changed == ["c.csv"]
     assert not settler.present("a.csv")
     assert settler.present("b.csv")
