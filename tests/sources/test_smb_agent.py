@@ -172,9 +172,10 @@ async def smb_sink(samba: SambaServer, folder: str) -> AsyncIterator[SmbSink]:
         await asyncio.to_thread(sink.close_all)
 
 
-async def scans_after(agent: Agent, when: float, count: int = 1, timeout: float = 15) -> None:
+async def scans_after(agent: Agent, when: float, count: int = 1, timeout: float = 45) -> None:
     """Wait until ``count`` full listings of the SMB source finished after ``when``
-    (``loop.time()``); with ``count=2`` at least one of them started after it."""
+    (``loop.time()``); with ``count=2`` at least one of them started after it. (Listings space
+    out to 10 x rescanSeconds while they find nothing the watcher missed.)"""
     status = agent.stats.source(SMB)
     loop = asyncio.get_running_loop()
     seen: list[float] = []
@@ -532,7 +533,7 @@ async def test_move_to_archive_on_the_share_only_after_acknowledgement(
             )
             assert agent.stats.rows_acknowledged == total
             assert archived() == sorted(names)
-            # The archive lies inside the watched folder: later rescans must skip it.
+            # The archive lies inside the watched folder: a later listing must skip it.
             await scans_after(agent, asyncio.get_running_loop().time(), count=2)
             assert agent.stats.source(SMB).files_seen == 0
             await until(lambda: outbox_depth(state) == 0, what="outbox drained")
