@@ -201,6 +201,8 @@ class SourceRunner:
                         next_sweep = loop.time() + _SWEEP_SECONDS
                         present = frozenset(info.path for info in listing)
                         await self._call(self.index.sweep, present, time.time(), self._there)
+                        del present
+                    del listing, found  # a year of files: not held until the next listing
                 else:
                     paths = self._dirty | set(settler.due(now))
                     self._dirty.clear()

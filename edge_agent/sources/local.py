@@ -41,6 +41,10 @@ class _Handler(FileSystemEventHandler):
                 continue
             path = os.fsdecode(raw)
             if event.is_directory:
+                if event.event_type == "modified":
+                    # A folder's entries changed: the files' own events say which. (Taking it
+                    # for "look at everything" listed a year of kept files per new file.)
+                    return
                 self._notify(None)  # a folder appeared, moved or vanished: look at everything
                 return
             relative = self._source.relative(path)

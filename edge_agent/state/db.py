@@ -74,6 +74,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_file ON outbox (file_ref);
 CREATE INDEX IF NOT EXISTS files_content ON files (source, content_fp);
 CREATE INDEX IF NOT EXISTS files_reread ON files (source) WHERE reread != 0;
+-- Files by state (disposal looks for read files, status counts by state): a ledger of a
+-- million rows is not read whole for either.
+CREATE INDEX IF NOT EXISTS files_state ON files (source, state);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
