@@ -252,8 +252,10 @@ def restart(work: Path, ledger_rows: int, present: int, rows: int) -> Figures:
             (line / "first.csv").write_bytes(small_file(0, rows))
             wait_until(
                 "the first files read and moved",
-                lambda: not (line / "first.csv").exists()
-                and agent.state.acknowledged() == (present + 1) * rows,
+                lambda: (
+                    not (line / "first.csv").exists()
+                    and agent.state.acknowledged() == (present + 1) * rows
+                ),
                 max(600.0, present / 5),
                 agent.dead,
                 0.2,

@@ -104,6 +104,7 @@ class Received:
     times: list[float] = field(default_factory=list)
     payload_bytes: list[int] = field(default_factory=list)
     topic_bytes: list[int] = field(default_factory=list)
+    samples: dict[str, bytes] = field(default_factory=dict)  # the first payload per topic
 
     def since(self, t0: float, until: float = float("inf")) -> Received:
         """Only the messages that arrived at or after ``t0`` (and before ``until``)."""
@@ -183,6 +184,8 @@ def subscriber(server: Broker, topic_filter: str) -> Iterator[Received]:
         received.times.append(time.monotonic())
         received.topic_bytes.append(len(message.topic.encode()))
         received.payload_bytes.append(len(message.payload))
+        if message.topic not in received.samples:
+            received.samples[message.topic] = message.payload
 
     client.on_connect = lambda c, *_a: c.subscribe(topic_filter, qos=1)
     client.on_subscribe = lambda *_a: subscribed.set()

@@ -17,8 +17,19 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from harness import stop_process, wait_until
+from harness import (
+    agent_config,
+    broker,
+    peak_rss_mb,
+    running_agent,
+    stop_process,
+    subscriber,
+    wait_until,
+)
+from scenarios import SETTLE, agent_done, agent_ready, local_drop, throughput_figures
+from workload import DATASET, write_csv
 
 from tests.infra.mosquitto import free_port
 
@@ -30,6 +41,8 @@ CACHE = Path(
 ).expanduser()
 HOME = CACHE / f"node-red-{VERSION}"
 RED_JS = HOME / "node_modules" / "node-red" / "red.js"
+TOPIC = "dt/node-red/bench-gw"
+Figures = dict[str, Any]
 
 SETTINGS = """\
 // Written by bench/nodered.py: headless, loopback only, nothing fetched from outside.
@@ -165,8 +178,6 @@ class NodeRedProcess:
         return f"Node-RED exited ({self.proc.returncode}): {self.log_tail()}"
 
     def peak_rss_mb(self) -> float:
-        from harness import peak_rss_mb
-
         return peak_rss_mb(self.proc.pid)
 
     def stop(self) -> None:
@@ -186,6 +197,43 @@ def running_nodered(
         red.stop()
 
 
-def settle(seconds: float = 0.5) -> None:
-    """A pause between runs on the shared cores."""
-    time.sleep(seconds)
+def scenario(work: Path, rows: int) -> Figures:
+    """The big file of the local scenario through the agent, then through Node-RED, against
+    the same Mosquitto: rows/s, MB/s, peak RSS and what went on the wire."""
+    staging = work / "data.csv"
+    n_rows, n_bytes = write_csv(staging, rows)
+    out: Figures = {"rows": n_rows, "file_bytes": n_bytes, "nodered_version": VERSION}
+    agent_in, red_in = work / "agent-in", work / "node-red-in"
+    agent_in.mkdir()
+    red_in.mkdir()
+    with broker(work) as server, subscriber(server, "#") as wire:
+        source = {"name": "bench", "path": str(agent_in), "settleSeconds": SETTLE, "dataset": "d"}
+        config = agent_config(work, [source], {"d": DATASET}, server.port, limits=False)
+        with running_agent(work / "agent", config) as agent:
+            agent_ready(agent, local_drop(work, agent_in))
+            t0 = time.monotonic()
+            staging.rename(agent_in / "data.csv")
+            seconds = agent_done(agent, "data.csv", 3600) - t0 - SETTLE
+            out |= throughput_figures("agent", seconds, n_rows, n_bytes, wire, t0)
+            out["agent_peak_rss_mb"] = agent.peak_rss_mb()
+        (agent_in / "data.csv").rename(staging)
+        with running_nodered(work, red_in, server.port, TOPIC) as red:
+            start = wire.count  # the agent's messages are all in (throughput_figures waits)
+            t0 = time.monotonic()
+            staging.rename(red_in / "data.csv")
+            wait_until(
+                "Node-RED to publish every row",
+                lambda: wire.count - start >= n_rows,
+                max(600.0, n_rows / 500),
+                red.dead,
+                0.2,
+            )
+            wire.quiet(1.0)
+            got = wire.since(t0)
+            seconds = got.times[-1] - t0
+            out |= throughput_figures("nodered", seconds, n_rows, n_bytes, wire, t0)
+            out["nodered_peak_rss_mb"] = red.peak_rss_mb()
+            out["nodered_sample"] = wire.samples.get(TOPIC, b"").decode()[:400]
+        if got.count != n_rows:
+            raise RuntimeError(f"Node-RED published {got.count} messages for {n_rows} rows")
+    return out

@@ -53,7 +53,9 @@ def measure_cpu(pid: int, seconds: float) -> CpuWindow:
     return CpuWindow(t1 - t0, c1 - c0)
 
 
-def wait_quiet(pid: int, *, share: float = 0.05, window: float = 2.0, timeout: float = 600) -> float:
+def wait_quiet(
+    pid: int, *, share: float = 0.05, window: float = 2.0, timeout: float = 600
+) -> float:
     """Wait until the process used less than ``share`` of a core over ``window`` seconds (its
     start-up is over); returns how long that took."""
     t0 = time.monotonic()

@@ -129,6 +129,9 @@ def summary(name: str, figures: dict[str, Any]) -> str:
 
 
 def render(context: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
+    import nodered  # noqa: PLC0415 (they build on this module)
+    import report_field  # noqa: PLC0415
+
     m = context["machine"]
     out = [
         "# Benchmarks",
@@ -214,8 +217,11 @@ def render(context: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
             verdicts(f, budget=False),
             "",
         ]
+    out += report_field.render(results)
     out.append(FINDINGS)
     out.append(METHOD.format(naive_poll=context["naive_poll"], settle=context["settle"]))
+    if any(name in results for name in report_field.FIELD):
+        out.append(report_field.METHOD.format(version=nodered.VERSION))
     out.append(HISTORY)
     return "\n".join(out)
 

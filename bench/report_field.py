@@ -1,0 +1,337 @@
+"""The field-scale sections of docs/BENCHMARKS.md: many small files, idle cost, restart with a
+big ledger, the 16-source outage drain, the soak and Node-RED. Each scenario may have run more
+than once (``--repeat``): one column per run, then the goal and whether every run met it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from report import num, num1, ratio, sec
+
+FIELD = ("files", "restart", "outage", "soak", "nodered")
+Goal = tuple[str, Callable[[float], bool]] | None
+Row = tuple[str, str, Callable[[float], str], Goal]
+
+
+def pct_core(value: float) -> str:
+    return f"{value * 100:.2f} %"
+
+
+def mb(value: float) -> str:
+    return f"{value:,.0f} MB"
+
+
+def fixed(digits: int) -> Callable[[float], str]:
+    return lambda v: f"{v:,.{digits}f}"
+
+
+def runs_of(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(result.get("runs", [result]))
+
+
+def goal_table(result: dict[str, Any], rows: list[Row]) -> str:
+    """One row per figure, one column per run, then the goal and met / NOT met."""
+    runs = runs_of(result)
+    heads = " | ".join(f"run {i + 1}" for i in range(len(runs)))
+    lines = [f"| figure | {heads} | goal |", "|---|" + "---:|" * len(runs) + "---|"]
+    for label, key, fmt, goal in rows:
+        values = [r.get(key) for r in runs]
+        cells = " | ".join("—" if v is None else fmt(v) for v in values)
+        verdict = ""
+        if goal is not None:
+            text, test = goal
+            ok = all(v is not None and not math.isnan(v) and test(v) for v in values)
+            verdict = f"{text}: {'met' if ok else '**NOT met**'}"
+        lines.append(f"| {label} | {cells} | {verdict} |")
+    return "\n".join(lines)
+
+
+def load_line(result: dict[str, Any]) -> str:
+    """The 1-minute load average while each run went (min / mean / max of samples)."""
+    parts = []
+    for i, r in enumerate(runs_of(result)):
+        load = r.get("load")
+        if load:
+            parts.append(f"run {i + 1}: {load['min']:.2f} / {load['mean']:.2f} / {load['max']:.2f}")
+    if not parts:
+        return ""
+    return "1-minute load average during the run (min / mean / max): " + "; ".join(parts) + "."
+
+
+FILES: list[Row] = [
+    (
+        "files/s overall (process start -> last acknowledged)",
+        "files_per_s",
+        num,
+        (">= 200", lambda v: v >= 200),
+    ),
+    ("files/s, first tenth", "first_tenth_files_per_s", num, None),
+    ("files/s, last tenth", "last_tenth_files_per_s", num, None),
+    ("last tenth ÷ first tenth", "last_over_first", fixed(2), (">= 0.8", lambda v: v >= 0.8)),
+    ("process start -> first file acknowledged", "first_file_seconds", sec, None),
+    ("seconds for every file", "seconds", sec, None),
+    ("agent CPU for every file", "ingest_cpu_seconds", sec, None),
+    ("peak RSS while reading", "ingest_peak_rss_mb", mb, ("<= 150 MB", lambda v: v <= 150)),
+]
+IDLE: list[Row] = [
+    ("idle CPU, share of one core", "idle_cpu_share", pct_core, ("<= 1 %", lambda v: v <= 0.01)),
+    ("idle window", "idle_seconds", sec, None),
+    ("RSS (VmRSS) at the end of the window", "idle_rss_mb", mb, ("<= 150 MB", lambda v: v <= 150)),
+    (
+        "after a restart: idle CPU",
+        "restart_idle_cpu_share",
+        pct_core,
+        ("<= 1 %", lambda v: v <= 0.01),
+    ),
+    ("after a restart: RSS", "restart_idle_rss_mb", mb, ("<= 150 MB", lambda v: v <= 150)),
+    ("after a restart: start-up until quiet", "restart_quiet_seconds", sec, None),
+    ("after a restart: CPU for the start-up", "restart_startup_cpu_seconds", sec, None),
+]
+RESTART: list[Row] = [
+    (
+        "process start -> new file acknowledged",
+        "restart_to_ack_seconds",
+        sec,
+        ("<= 5 s", lambda v: v <= 5),
+    ),
+    ("ledger rows", "ledger_rows", num, None),
+    ("state database size", "db_mb", mb, None),
+    ("agent CPU until then", "restart_cpu_seconds", sec, None),
+    ("RSS then", "restart_rss_mb", mb, None),
+    ("building the ledger (direct INSERTs)", "ledger_build_seconds", sec, None),
+]
+OUTAGE: list[Row] = [
+    ("broker resumed -> every row acknowledged", "resume_to_all_acked_seconds", sec, None),
+    ("broker frozen -> every row acknowledged", "freeze_to_all_acked_seconds", sec, None),
+    ("rows/s after the resume", "rows_per_s_after_resume", num, None),
+    ("rows acknowledged while frozen", "rows_acknowledged_while_frozen", num, None),
+    ("rows delivered (distinct batchIds)", "rows_delivered", num, None),
+    ("rows missing", "rows_missing", num, ("0", lambda v: v == 0)),
+    ("rows under two batchIds", "rows_under_two_batch_ids", num, ("0", lambda v: v == 0)),
+    ("batches re-sent with the same batchId", "batches_resent_same_id", num, None),
+    ("peak RSS", "peak_rss_mb", mb, None),
+]
+SOAK: list[Row] = [
+    ("files read (tower, seeding, automation, site)", "files", num, None),
+    ("rows published", "rows_published", num, None),
+    ("wall time of the replay", "wall_seconds", sec, None),
+    ("RSS, mean over the second half", "rss_mb_mean_second_half", mb, None),
+    ("RSS slope, MB per simulated week (second half)", "rss_mb_per_week", fixed(2), None),
+    ("state database at the end", "final_db_mb", mb, None),
+    ("database slope, MB per simulated week", "db_mb_per_week", fixed(2), None),
+    ("database bytes per file kept", "db_bytes_per_file", num, None),
+    ("CPU per file, ms (mean)", "cpu_ms_per_file_mean", fixed(2), None),
+    (
+        "CPU per file, ms (first quarter of the samples)",
+        "cpu_ms_per_file_first_quarter",
+        fixed(2),
+        None,
+    ),
+    (
+        "CPU per file, ms (last quarter of the samples)",
+        "cpu_ms_per_file_last_quarter",
+        fixed(2),
+        None,
+    ),
+    ("CPU per file slope, ms per simulated week", "cpu_ms_per_file_per_week", fixed(3), None),
+]
+
+
+def nodered_table(result: dict[str, Any], local: dict[str, Any] | None) -> str:
+    """edge-agent and Node-RED per run, the naive ingest from (a) of the same command."""
+    runs = runs_of(result)
+    lines = [
+        "| figure | "
+        + " | ".join(f"edge-agent run {i + 1} | Node-RED run {i + 1}" for i in range(len(runs)))
+        + " | naive (a) |",
+        "|---|" + "---:|" * (2 * len(runs) + 1),
+    ]
+    rows = [
+        ("rows/s end to end", "rows_per_s", num),
+        ("MB/s of CSV", "mb_per_s", num1),
+        ("seconds for the file", "seconds", sec),
+        ("MQTT messages", "messages", num),
+        ("payload bytes per row", "bytes_per_row", num1),
+        ("peak RSS (VmHWM), MB", "peak_rss_mb", num),
+    ]
+    for label, key, fmt in rows:
+        cells = []
+        for r in runs:
+            for prefix in ("agent", "nodered"):
+                v = r.get(f"{prefix}_{key}")
+                cells.append("—" if v is None else fmt(v))
+        naive = local.get(f"naive_{key}") if local else None
+        cells.append("—" if naive is None else fmt(naive))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    ratios = [ratio(r["agent_rows_per_s"], r["nodered_rows_per_s"]) for r in runs]
+    ok = all(r["agent_rows_per_s"] >= 4 * r["nodered_rows_per_s"] for r in runs)
+    lines += [
+        "",
+        f"edge-agent ÷ Node-RED rows/s: {', '.join(ratios)} (goal >= 4x: "
+        f"{'met' if ok else '**NOT met**'}).",
+    ]
+    return "\n".join(lines)
+
+
+def render(results: dict[str, dict[str, Any]]) -> list[str]:
+    out: list[str] = []
+    if "files" in results:
+        f = runs_of(results["files"])[0]
+        out += [
+            f"## (g) Many small files — {f['files']:,} files of {f['rows_per_file']} rows "
+            "present at start, rate limits off",
+            "",
+            goal_table(results["files"], FILES),
+            "",
+            "files/s in each tenth of the files: "
+            + "; ".join(
+                f"run {i + 1}: " + ", ".join(f"{v:,.0f}" for v in r["tenths_files_per_s"])
+                for i, r in enumerate(runs_of(results["files"]))
+            )
+            + ".",
+            "",
+            load_line(results["files"]),
+            "",
+            f"## (h) Idle with {f['files']:,} files kept (`afterIngest: keep`)",
+            "",
+            goal_table(results["files"], IDLE),
+            "",
+        ]
+    if "restart" in results:
+        f = runs_of(results["restart"])[0]
+        by_state = ", ".join(f"{n:,} {s}" for s, n in sorted(f["ledger_by_state"].items()))
+        out += [
+            f"## (i) Restart with {f['ledger_rows']:,} ledger rows ({by_state})",
+            "",
+            goal_table(results["restart"], RESTART),
+            "",
+            load_line(results["restart"]),
+            "",
+        ]
+    if "outage" in results:
+        f = runs_of(results["outage"])[0]
+        out += [
+            f"## (j) Outage drain — {f['sources']} sources, `outbox.maxBytes` "
+            f"{f['outbox_max_bytes'] / 1024**2:g} MiB, broker frozen {f['frozen_seconds']:g} s "
+            f"while each source gets a {f['rows_per_file']:,}-row file ({f['rows']:,} rows)",
+            "",
+            goal_table(results["outage"], OUTAGE),
+            "",
+            load_line(results["outage"]),
+            "",
+        ]
+    if "soak" in results:
+        f = runs_of(results["soak"])[0]
+        out += [
+            f"## (k) Soak — {f['days']:g} simulated day(s) of a {f['towers']}-tower site at "
+            f"{f['speed']:,.0f}x, `afterIngest: keep`",
+            "",
+            goal_table(results["soak"], SOAK),
+            "",
+            load_line(results["soak"]),
+            "",
+        ]
+    if "nodered" in results:
+        f = runs_of(results["nodered"])[0]
+        if "skipped" in f:
+            out += ["## (l) Node-RED", "", f"Not measured: {f['skipped']}.", ""]
+        else:
+            out += [
+                f"## (l) Node-RED {f['nodered_version']} on the big file of (a) — "
+                f"{f['rows']:,} rows ({f['file_bytes'] / 1e6:.0f} MB), same broker",
+                "",
+                nodered_table(results["nodered"], results.get("local")),
+                "",
+                "One Node-RED message as the subscriber received it:",
+                "",
+                "```json",
+                f["nodered_sample"],
+                "```",
+                "",
+                load_line(results["nodered"]),
+                "",
+            ]
+    return out
+
+
+METHOD = """
+## How the field-scale figures are measured (g to l)
+
+Each field-scale scenario runs the agent alone (and Node-RED in (l)) against its own Mosquitto,
+rate limits off (`maxPublishesPerSecond`/`maxBytesPerSecond` null), `settleSeconds` 0.5, the
+state database on the same disk as the files. `--repeat N` runs each N times; the tables show
+every run, and a goal is "met" only if every run met it. The 1-minute load average is sampled
+every 5 s during each run.
+
+- **Many small files (g)**: the files (ten rows, the 10-column layout of (a), about 700 bytes)
+  are written into day folders of 1,000 before the agent starts (`afterIngest: keep`). The
+  agent's durable `rows_acknowledged` counter is sampled every 0.2 s; files acknowledged =
+  rows / 10 (every file is one batch). Overall files/s = files / (process start -> last file
+  acknowledged), so it includes start-up (listing the folder and looking every file up in the
+  ledger); a tenth's rate is 10,000 files / the time between the samples where that tenth
+  began and ended. Under IoT Core's 100 publishes/s a file per publish caps any ingest at 100
+  files/s: these figures are the agent's own cost per file.
+- **Idle (h)**: the same agent once every file is acknowledged (5 s later), CPU time (user +
+  system, all threads, `/proc/PID/stat`) over the window / the window = share of one core;
+  `VmRSS` at its end. The window spans at least one periodic rescan (`rescanSeconds`, 60 s by
+  default), which lists and stats every kept file. Then the agent is stopped and started again
+  on the same state: after its start-up is over (less than 5 % of a core over 2 s), the same
+  figures over a second window.
+- **Restart (i)**: a gateway with two sources. `line` (`afterIngest: move` to an archive folder
+  outside it) and `logger` (`afterIngest: keep`, with the "present" files). A first agent reads
+  the present files and one `line` file, which it moves away; it is stopped. The ledger is then
+  filled up to the total with rows copied from that real `line` row (each its own path, file
+  id, content fingerprint and times; state `disposed`, `disposed_to` the archive, `gone_at` from
+  29 days ago to now, so `forgetAfterDays: 30` keeps them all): the history of files read and
+  moved away. They are inserted directly into the `files` table (schema of
+  `edge_agent/state/db.py`) in one transaction. A new file is put into `line` while the agent
+  is down; the figure is process start (`Popen`) -> that file's rows acknowledged (the counter,
+  polled every 10 ms), so it includes Python's start, the imports, the scans of both sources,
+  the ledger lookups and `settleSeconds`.
+- **Outage drain (j)**: N local sources, `outbox.maxBytes` 1 MiB. After a one-row warm-up file
+  is acknowledged, Mosquitto is frozen (`SIGSTOP` to its PID); each source gets its big file
+  (written beside the folder, renamed in); after the frozen time the broker is resumed
+  (`SIGCONT`); the clock stops when the agent's counter says every row is acknowledged. A
+  subscriber on the agent's topics decodes every envelope: rows delivered are the rows of
+  distinct batchIds; a row is missing when no batch covers its line; a row under two batchIds
+  is one covered by two batches with different ids (a re-send with the same batchId is counted
+  apart and is what downstream deduplicates).
+- **Soak (k)**: `edge-sim tower --speed X --days D --towers T --start 2026-01-05` writes the
+  site's interval files in accelerated time (files appear, grow and close) while the agent
+  reads them with the builtin tower, seeding, automation and site datasets and the farm
+  enrichment (`cea.siteId`), `afterIngest: keep`. Every sample: `VmRSS`, the state database's
+  size (with WAL), files read (ledger, counted when the outbox is empty), the agent's CPU time.
+  Slopes are least squares over simulated time, on the second half of the replay for RSS and
+  the database (the first half holds the start-up); CPU per file is the CPU time between two
+  samples / the files read between them (stretches with at least 5 files).
+- **Node-RED (l)**: the same file generator and size as (a), both against the same Mosquitto:
+  the agent first (settle -> every batch acknowledged, as in (a)), then Node-RED from the
+  file's rename into its watched folder (it has no settle time) to the last of its messages
+  received by the subscriber (QoS 1; it arrives after the broker has acknowledged it, so this
+  is at least as late as the last PUBACK). Every row must arrive exactly once.
+
+## Node-RED, the peer (bench/nodered-flow.json)
+
+What a field engineer builds in Node-RED to send a folder of CSV files to MQTT, as the
+Node-RED cookbook does it. Node-RED {version} (`npm install node-red@{version}` into
+`~/.cache/edge-agent-bench/`, never into the repository; override with `EDGE_BENCH_CACHE`),
+Node.js from the machine, started headless by bench/nodered.py with its own user folder, its
+HTTP port on 127.0.0.1, telemetry and the palette manager off, stopped by PID. The flow:
+
+1. **watch** (core node) on the drop folder (inotify through node-watch);
+2. **switch**: only events for a regular file, and only `*.csv`;
+3. **file in**: read the file named by `msg.filename`, *a message per line*, UTF-8 — the
+   streaming mode (the *single string* mode reads the whole file into memory and measured
+   slower on this file);
+4. **csv** (RFC 4180 mode): column names from the first line, one message per row, numbers
+   parsed as numbers (so its rows are typed like the agent's);
+5. **mqtt out**: QoS 1, MQTT 5, one fixed topic, to the same Mosquitto; the row object is sent
+   as JSON (the node stringifies objects).
+
+Its folder, broker port and topic come from environment variables (`${{EDGE_BENCH_WATCH_DIR}}`
+etc. in the flow file). It has no ledger, no settle time (a file still being written is read as
+it is), no batching and no rate limit: one MQTT message per row, like the naive ingest, but
+with MQTT.js keeping many publishes in flight rather than one.
+"""
