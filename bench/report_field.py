@@ -28,7 +28,17 @@ def fixed(digits: int) -> Callable[[float], str]:
 
 
 def runs_of(result: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(result.get("runs", [result]))
+    """The runs that produced figures (a failed run is said by ``failures``)."""
+    return [r for r in result.get("runs", [result]) if "error" not in r]
+
+
+def failures(result: dict[str, Any]) -> str:
+    failed = [
+        f"run {i + 1} failed: {r['error']}"
+        for i, r in enumerate(result.get("runs", [result]))
+        if "error" in r
+    ]
+    return ("\n\n".join(failed) + "\n\n") if failed else ""
 
 
 def goal_table(result: dict[str, Any], rows: list[Row]) -> str:
@@ -55,9 +65,12 @@ def load_line(result: dict[str, Any]) -> str:
         load = r.get("load")
         if load:
             parts.append(f"run {i + 1}: {load['min']:.2f} / {load['mean']:.2f} / {load['max']:.2f}")
+    said = failures(result)
     if not parts:
-        return ""
-    return "1-minute load average during the run (min / mean / max): " + "; ".join(parts) + "."
+        return said
+    return (
+        said + "1-minute load average during the run (min / mean / max): " + "; ".join(parts) + "."
+    )
 
 
 FILES: list[Row] = [
@@ -177,6 +190,10 @@ def nodered_table(result: dict[str, Any], local: dict[str, Any] | None) -> str:
 
 def render(results: dict[str, dict[str, Any]]) -> list[str]:
     out: list[str] = []
+    for name in FIELD:
+        if name in results and not runs_of(results[name]):
+            out += [f"## {name}", "", failures(results[name])]
+    results = {k: v for k, v in results.items() if k not in FIELD or runs_of(v)}
     if "files" in results:
         f = runs_of(results["files"])[0]
         out += [

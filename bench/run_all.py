@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -268,7 +269,14 @@ def main(argv: list[str] | None = None) -> int:
                 LoadSampler() as sampled,
                 tempfile.TemporaryDirectory(dir=args.workdir, prefix=f"edge-bench-{name}-") as tmp,
             ):
-                figures = runs[name](Path(tmp), results)
+                try:
+                    figures = runs[name](Path(tmp), results)
+                except Exception as e:
+                    if name not in report_field.FIELD:
+                        raise
+                    # One field-scale run failing does not lose the others' figures.
+                    traceback.print_exc()
+                    figures = {"error": f"{type(e).__name__}: {str(e)[:2000]}"}
             figures["wall_seconds"] = time.monotonic() - t0
             figures["load"] = sampled.summary()
             every.append(figures)
