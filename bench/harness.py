@@ -230,6 +230,16 @@ class StateReader:
             return row is not None and row[0] in ("read", "disposed") and waiting == 0
         return False
 
+    def files_read(self) -> int:
+        """Files wholly read (their batches may still wait in the outbox)."""
+        with contextlib.suppress(sqlite3.OperationalError):
+            return int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM files WHERE state IN ('read', 'disposed')"
+                ).fetchone()[0]
+            )
+        return 0
+
     def files_done(self) -> tuple[int, int, int]:
         """(files read, rows published, rows quarantined) over every file of every source,
         counted only once the outbox is empty; (-1, 0, 0) while batches wait in it."""

@@ -148,6 +148,18 @@ def render(context: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
         f"{context['load_before']} before, {context['load_after']} after: the two cores are "
         "shared with other work, so the figures are a floor rather than a best case.",
         "",
+        *(
+            [
+                f"Scenarios {', '.join(context['earlier']['scenarios'])} are from an earlier "
+                f"run ({context['earlier']['started']} to {context['earlier']['finished']}, "
+                f"load {context['earlier']['load_before']} before, "
+                f"{context['earlier']['load_after']} after), kept in this report with "
+                f"`--keep`: `{context['earlier']['command']}`.",
+                "",
+            ]
+            if "earlier" in context
+            else []
+        ),
         "| machine | |",
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in m.items()),

@@ -8,9 +8,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from report import num, num1, ratio, sec
+from report import ms, num, num1, ratio, sec
 
-FIELD = ("files", "restart", "outage", "soak", "nodered")
+FIELD = ("files", "arrivals", "restart", "outage", "soak", "nodered")
 Goal = tuple[str, Callable[[float], bool]] | None
 Row = tuple[str, str, Callable[[float], str], Goal]
 
@@ -102,6 +102,16 @@ IDLE: list[Row] = [
     ("after a restart: start-up until quiet", "restart_quiet_seconds", sec, None),
     ("after a restart: CPU for the start-up", "restart_startup_cpu_seconds", sec, None),
 ]
+ARRIVALS: list[Row] = [
+    ("agent CPU per new file, ms, empty source", "empty_cpu_ms_per_file", fixed(1), None),
+    ("agent CPU per new file, ms, files kept", "kept_cpu_ms_per_file", fixed(1), None),
+    ("agent CPU share while they arrive, empty source", "empty_cpu_share", pct_core, None),
+    ("agent CPU share while they arrive, files kept", "kept_cpu_share", pct_core, None),
+    ("settle -> acknowledged p50, empty source", "empty_latency_p50", ms, None),
+    ("settle -> acknowledged p50, files kept", "kept_latency_p50", ms, None),
+    ("settle -> acknowledged p99, files kept", "kept_latency_p99", ms, None),
+    ("RSS with the files kept", "kept_rss_mb", mb, ("<= 150 MB", lambda v: v <= 150)),
+]
 RESTART: list[Row] = [
     (
         "process start -> new file acknowledged",
@@ -135,6 +145,9 @@ SOAK: list[Row] = [
     ("state database at the end", "final_db_mb", mb, None),
     ("database slope, MB per simulated week", "db_mb_per_week", fixed(2), None),
     ("database bytes per file kept", "db_bytes_per_file", num, None),
+    ("files written but not yet read, most", "lag_files_max", num, None),
+    ("that backlog's slope, files per simulated week", "lag_files_per_week", num, None),
+    ("agent CPU, share of one core (whole replay)", "cpu_share_mean", pct_core, None),
     ("CPU per file, ms (mean)", "cpu_ms_per_file_mean", fixed(2), None),
     (
         "CPU per file, ms (first quarter of the samples)",
@@ -214,6 +227,17 @@ def render(results: dict[str, dict[str, Any]]) -> list[str]:
             f"## (h) Idle with {f['files']:,} files kept (`afterIngest: keep`)",
             "",
             goal_table(results["files"], IDLE),
+            "",
+        ]
+    if "arrivals" in results:
+        f = runs_of(results["arrivals"])[0]
+        out += [
+            f"## (h2) New files arriving — {f['arrivals']} ten-row files, one every "
+            f"{f['interval']:g} s, into an empty source, then with {f['kept']:,} files kept",
+            "",
+            goal_table(results["arrivals"], ARRIVALS),
+            "",
+            load_line(results["arrivals"]),
             "",
         ]
     if "restart" in results:

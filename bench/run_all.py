@@ -37,6 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import arrivals
 import fieldscale
 import nodered
 import outage
@@ -46,7 +47,18 @@ import scenarios
 import soak
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("local", "smb", "limits", "drain", "files", "restart", "outage", "soak", "nodered")
+SCENARIOS = (
+    "local",
+    "smb",
+    "limits",
+    "drain",
+    "files",
+    "arrivals",
+    "restart",
+    "outage",
+    "soak",
+    "nodered",
+)
 BYTES_PER_ROW_GUESS = 200.0  # for sizing the limits file when ``local`` did not run
 
 
@@ -173,6 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         help="files: idle window of a restarted agent (0: no restart)",
     )
     field.add_argument(
+        "--kept", type=int, default=100_000, help="arrivals: files kept in the source"
+    )
+    field.add_argument(
+        "--arrivals", type=int, default=200, help="arrivals: new files, one at a time"
+    )
+    field.add_argument(
+        "--arrival-interval", type=float, default=1.0, help="arrivals: seconds between them"
+    )
+    field.add_argument(
         "--ledger-rows", type=int, default=1_000_000, help="restart: rows in the ledger"
     )
     field.add_argument(
@@ -205,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="nodered: do not npm install Node-RED; skip it unless already installed",
     )
+    parser.add_argument(
+        "--keep",
+        default=None,
+        help="a --json file of an earlier run: its scenarios not run now stay in the report",
+    )
     parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     parser.add_argument("--json", default=None, help="also write the raw figures here")
     parser.add_argument("--workdir", default=None, help="where the files go (default: /tmp)")
@@ -232,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     runs |= {
         "files": lambda w, _r: fieldscale.many_files(
             w, args.files, args.file_rows, args.idle_seconds, args.restart_idle_seconds
+        ),
+        "arrivals": lambda w, _r: arrivals.arrivals(
+            w, args.kept, args.arrivals, args.arrival_interval
         ),
         "restart": lambda w, _r: fieldscale.restart(
             w, args.ledger_rows, args.present_files, args.file_rows
@@ -283,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: done in {figures['wall_seconds']:.0f} s", flush=True)
             print(report.summary(name, figures), flush=True)
         results[name] = every[0] | ({"runs": every} if name in report_field.FIELD else {})
+    if args.keep:
+        earlier = json.loads(Path(args.keep).read_text())
+        kept = {k: v for k, v in earlier["results"].items() if k not in results}
+        results = {name: (results | kept)[name] for name in SCENARIOS if name in results | kept}
+        context["earlier"] = earlier["context"] | {"scenarios": sorted(kept)}
     context["load_after"] = load()
     context["finished"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     Path(args.out).write_text(report.render(context, results), encoding="utf-8")

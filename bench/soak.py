@@ -83,7 +83,7 @@ def soak(work: Path, days: float, towers: int, minutes: float, sample: float) ->
             pid = agent.proc.pid
 
             def take() -> dict[str, float]:
-                read, _published, _quarantined = agent.state.files_done()
+                read = agent.state.files_read()
                 point = {
                     "sim_days": (time.monotonic() - t0) * speed / DAY,
                     "rss_mb": procstat.rss_mb(pid),
@@ -127,7 +127,7 @@ def soak(work: Path, days: float, towers: int, minutes: float, sample: float) ->
             "final_db_mb": last["db_mb"],
             "peak_rss_mb": max_rss(series),
         }
-        out |= slopes(series)
+        out |= slopes(series, speed)
         out["series"] = series
     return out
 
@@ -136,7 +136,7 @@ def max_rss(series: list[dict[str, float]]) -> float:
     return max(p["rss_mb"] for p in series)
 
 
-def slopes(series: list[dict[str, float]]) -> Figures:
+def slopes(series: list[dict[str, float]], speed: float) -> Figures:
     """Slopes per simulated week over the second half of the replay (the first half holds the
     start: imports, caches filling, the farm's first cycles), and the CPU cost per file in
     each stretch of samples that read at least a few files."""
@@ -145,9 +145,10 @@ def slopes(series: list[dict[str, float]]) -> Figures:
     costs_x, costs_y = [], []
     for a, b in itertools.pairwise(series):
         files = b["files_read"] - a["files_read"]
-        if files >= 5 and a["files_read"] >= 0 and b["files_read"] >= 0:
+        if files >= 5:
             costs_x.append(b["sim_days"] * DAY / WEEK)
             costs_y.append((b["cpu_seconds"] - a["cpu_seconds"]) / files * 1000)
+    lag = [p["files_written"] - p["files_read"] for p in series]
     files_half = [p["files_read"] for p in half]
     db_half = [p["db_mb"] for p in half]
     return {
@@ -155,6 +156,12 @@ def slopes(series: list[dict[str, float]]) -> Figures:
         "rss_mb_per_week": procstat.slope(weeks, [p["rss_mb"] for p in half]),
         "db_mb_per_week": procstat.slope(weeks, db_half),
         "db_bytes_per_file": procstat.slope(files_half, db_half) * 1e6,
+        "lag_files_max": max(lag),
+        "lag_files_per_week": procstat.slope(
+            [p["sim_days"] * DAY / WEEK for p in series], [float(v) for v in lag]
+        ),
+        "cpu_share_mean": (series[-1]["cpu_seconds"] - series[0]["cpu_seconds"])
+        / max(1e-9, (series[-1]["sim_days"] - series[0]["sim_days"]) * DAY / speed),
         "cpu_ms_per_file_mean": procstat.mean(costs_y),
         "cpu_ms_per_file_per_week": procstat.slope(costs_x, costs_y),
         "cpu_ms_per_file_first_quarter": procstat.mean(costs_y[: max(1, len(costs_y) // 4)]),
