@@ -225,7 +225,9 @@ def build_ledger(state_dir: Path, source: str, total: int) -> Figures:
     }
 
 
-def restart(work: Path, ledger_rows: int, present: int, rows: int) -> Figures:
+def restart(
+    work: Path, ledger_rows: int, present: int, rows: int, idle_seconds: float = 0.0
+) -> Figures:
     """A gateway with two sources: ``line`` (``afterIngest: move``) whose history fills the
     ledger, and ``logger`` (``afterIngest: keep``) with ``present`` files read and still there.
     Stopped, a new file arrives in ``line``; the agent is started again: time from process
@@ -271,6 +273,10 @@ def restart(work: Path, ledger_rows: int, present: int, rows: int) -> Figures:
             out["restart_cpu_seconds"] = procstat.cpu_seconds(agent.proc.pid)
             if agent.state.acknowledged() != (present + 2) * rows:
                 raise RuntimeError("the restarted agent published kept files again")
+            if idle_seconds > 0:
+                # Idle with the big ledger: the window holds the periodic work that runs a
+                # minute after start (heartbeat, disposal sweep, rescan).
+                out |= idle_figures("ledger_idle", agent, idle_seconds)
     out["settle_seconds"] = SETTLE
     return out
 

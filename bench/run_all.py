@@ -197,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         "--ledger-rows", type=int, default=1_000_000, help="restart: rows in the ledger"
     )
     field.add_argument(
+        "--ledger-idle-seconds",
+        type=float,
+        default=120.0,
+        help="restart: idle window after the new file (0: none)",
+    )
+    field.add_argument(
         "--present-files", type=int, default=10_000, help="restart: files read and still there"
     )
     field.add_argument("--outage-sources", type=int, default=16, help="outage: local sources")
@@ -263,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             w, args.kept, args.arrivals, args.arrival_interval
         ),
         "restart": lambda w, _r: fieldscale.restart(
-            w, args.ledger_rows, args.present_files, args.file_rows
+            w, args.ledger_rows, args.present_files, args.file_rows, args.ledger_idle_seconds
         ),
         "outage": lambda w, _r: outage.outage(
             w,

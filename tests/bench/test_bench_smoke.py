@@ -77,7 +77,9 @@ def test_run_all_at_toy_sizes(tmp_path: Path) -> None:
 def test_field_scale_scenarios_at_toy_sizes(tmp_path: Path) -> None:
     out, raw = tmp_path / "BENCHMARKS.md", tmp_path / "figures.json"
     args = [
-        *("--only", "files,restart,outage,soak", "--repeat", "1"),
+        *("--only", "files,arrivals,restart,outage,soak", "--repeat", "1"),
+        *("--kept", "50", "--arrivals", "3", "--arrival-interval", "0.1"),
+        *("--ledger-idle-seconds", "1"),
         *("--files", "120", "--idle-seconds", "1", "--restart-idle-seconds", "1"),
         *("--ledger-rows", "3000", "--present-files", "20"),
         *("--outage-sources", "3", "--outage-rows", "500", "--outage-seconds", "1"),
@@ -88,7 +90,9 @@ def test_field_scale_scenarios_at_toy_sizes(tmp_path: Path) -> None:
     result = _run_all(args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     figures = json.loads(raw.read_text())["results"]
-    assert set(figures) == {"files", "restart", "outage", "soak"}
+    assert set(figures) == {"files", "arrivals", "restart", "outage", "soak"}
+    arrived = figures["arrivals"]["runs"][0]
+    assert arrived["kept_rows_inserted"] == 50 and arrived["kept_cpu_ms_per_file"] > 0
     files = figures["files"]["runs"][0]
     assert files["files"] == 120 and len(files["tenths_files_per_s"]) == 10
     assert files["idle_rss_mb"] > 0 and files["restart_idle_rss_mb"] > 0
@@ -102,7 +106,7 @@ def test_field_scale_scenarios_at_toy_sizes(tmp_path: Path) -> None:
     soak = figures["soak"]["runs"][0]
     assert soak["files"] > 0 and soak["rows_published"] > 0 and len(soak["series"]) >= 2
     text = out.read_text()
-    for heading in ("## (g)", "## (h)", "## (i)", "## (j)", "## (k)", "| Node.js |"):
+    for heading in ("## (g)", "## (h)", "## (h2)", "## (i)", "## (j)", "## (k)", "| Node.js |"):
         assert heading in text
 
 
