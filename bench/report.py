@@ -131,6 +131,7 @@ def summary(name: str, figures: dict[str, Any]) -> str:
 def render(context: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
     import nodered  # noqa: PLC0415 (they build on this module)
     import report_field  # noqa: PLC0415
+    import report_text  # noqa: PLC0415
 
     m = context["machine"]
     out = [
@@ -233,7 +234,8 @@ def render(context: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
     out.append(FINDINGS)
     out.append(METHOD.format(naive_poll=context["naive_poll"], settle=context["settle"]))
     if any(name in results for name in report_field.FIELD):
-        out.append(report_field.METHOD.format(version=nodered.VERSION))
+        out.append(report_text.FINDINGS)
+        out.append(report_text.METHOD.format(version=nodered.VERSION))
     out.append(HISTORY)
     return "\n".join(out)
 
