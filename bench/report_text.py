@@ -161,6 +161,17 @@ changes nothing in `edge_agent/`.
    generated source (the same header and types give the same code), about a fifth of the CPU
    per small file; create the ledger row in the pass's first commit.
 
+6. **The soak (k) is not flat.** The replay writes about 2,900 files a simulated week; the
+   agent's CPU is pinned at one core for the whole replay, the files written but not yet read
+   grow by about 680 a simulated week, and the CPU per file climbs from about 16 ms to 47-75 ms:
+   item 1 (a full rescan per new file, O(files kept)). RSS rises from 47 MB to about 190 MB
+   over 11,654 files (12-14 MB per simulated week in the second half): about 1.4 KB per kept
+   file is discovery's (item 4); the rest (about 10 KB per file read) was not attributed here —
+   `tracemalloc` slows the agent thirtyfold, too much for a replay; the farm's in-memory state
+   is the next suspect. The database grows about 7 MB a simulated week: one ledger row per kept
+   file (about 500 B) plus the farm's tables. Once item 1 is fixed the soak should be run again
+   before reading slopes: today they measure a saturated agent catching up.
+
 What is met: the restart goal (first new file 0.9 s after process start with 1,000,000 ledger
 rows), the outage drain (16 sources, 1 MiB outbox, broker frozen 15 s: every row delivered,
 none under two batchIds, drained 5.5 s after the resume), the last tenth ÷ first tenth, and
