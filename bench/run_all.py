@@ -11,6 +11,7 @@ and ``drain`` (f: a two-tower site's 24-hour backlog) run the agent, then the na
 (bench/naive.py) on the same input. The field-scale ones (bench/fieldscale.py, outage.py,
 soak.py, nodered.py; ``--repeat`` runs each that many times) measure the agent alone, or next to
 Node-RED: ``files`` (g: 100,000 small files present at start, h: idle with them kept),
+``arrivals`` (h2: new files one at a time, empty source vs 100,000 files kept),
 ``restart`` (i: a million ledger rows), ``outage`` (j: 16 sources, a 1 MiB outbox, the broker
 frozen), ``soak`` (k: weeks of a site replayed by edge-sim) and ``nodered`` (l: Node-RED 4 on the
 big file of ``local``, installed with npm into a cache folder on first use). Each starts its own

@@ -83,7 +83,7 @@ def test_field_scale_scenarios_at_toy_sizes(tmp_path: Path) -> None:
         *("--files", "120", "--idle-seconds", "1", "--restart-idle-seconds", "1"),
         *("--ledger-rows", "3000", "--present-files", "20"),
         *("--outage-sources", "3", "--outage-rows", "500", "--outage-seconds", "1"),
-        *("--soak-days", "0.3", "--soak-towers", "1", "--soak-minutes", "0.1"),
+        *("--soak-days", "0.2", "--soak-towers", "1", "--soak-minutes", "0.05"),
         *("--soak-sample", "0.5"),
         *("--out", str(out), "--json", str(raw), "--workdir", str(tmp_path)),
     ]
