@@ -104,6 +104,7 @@ class Received:
     times: list[float] = field(default_factory=list)
     payload_bytes: list[int] = field(default_factory=list)
     topic_bytes: list[int] = field(default_factory=list)
+    samples: dict[str, bytes] = field(default_factory=dict)  # the first payload per topic
 
     def since(self, t0: float, until: float = float("inf")) -> Received:
         """Only the messages that arrived at or after ``t0`` (and before ``until``)."""
@@ -183,6 +184,8 @@ def subscriber(server: Broker, topic_filter: str) -> Iterator[Received]:
         received.times.append(time.monotonic())
         received.topic_bytes.append(len(message.topic.encode()))
         received.payload_bytes.append(len(message.payload))
+        if message.topic not in received.samples:
+            received.samples[message.topic] = message.payload
 
     client.on_connect = lambda c, *_a: c.subscribe(topic_filter, qos=1)
     client.on_subscribe = lambda *_a: subscribed.set()
@@ -226,6 +229,16 @@ class StateReader:
             waiting = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
             return row is not None and row[0] in ("read", "disposed") and waiting == 0
         return False
+
+    def files_read(self) -> int:
+        """Files wholly read (their batches may still wait in the outbox)."""
+        with contextlib.suppress(sqlite3.OperationalError):
+            return int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM files WHERE state IN ('read', 'disposed')"
+                ).fetchone()[0]
+            )
+        return 0
 
     def files_done(self) -> tuple[int, int, int]:
         """(files read, rows published, rows quarantined) over every file of every source,

@@ -129,6 +129,10 @@ def summary(name: str, figures: dict[str, Any]) -> str:
 
 
 def render(context: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
+    import nodered  # noqa: PLC0415 (they build on this module)
+    import report_field  # noqa: PLC0415
+    import report_text  # noqa: PLC0415
+
     m = context["machine"]
     out = [
         "# Benchmarks",
@@ -145,6 +149,18 @@ def render(context: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
         f"{context['load_before']} before, {context['load_after']} after: the two cores are "
         "shared with other work, so the figures are a floor rather than a best case.",
         "",
+        *(
+            [
+                f"Scenarios {', '.join(context['earlier']['scenarios'])} are from an earlier "
+                f"run ({context['earlier']['started']} to {context['earlier']['finished']}, "
+                f"load {context['earlier']['load_before']} before, "
+                f"{context['earlier']['load_after']} after), kept in this report with "
+                f"`--keep`: `{context['earlier']['command']}`.",
+                "",
+            ]
+            if "earlier" in context
+            else []
+        ),
         "| machine | |",
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in m.items()),
@@ -214,8 +230,12 @@ def render(context: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
             verdicts(f, budget=False),
             "",
         ]
+    out += report_field.render(results)
     out.append(FINDINGS)
     out.append(METHOD.format(naive_poll=context["naive_poll"], settle=context["settle"]))
+    if any(name in results for name in report_field.FIELD):
+        out.append(report_text.FINDINGS)
+        out.append(report_text.METHOD.format(version=nodered.VERSION))
     out.append(HISTORY)
     return "\n".join(out)
 
