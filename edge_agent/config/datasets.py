@@ -89,14 +89,16 @@ class TimeBaseConfig(Model):
     model_config = ConfigDict(**{**Model.model_config, "str_strip_whitespace": False})
 
     pattern: str = Field(
-        description="Regular expression searched in the preamble lines; its group `base` "
-        "(or its first group) is the time base."
+        description="Regular expression searched in each preamble line, then in the preamble "
+        "as one text (lines joined by newlines); its group `base` (or groups `date` and "
+        "`time`, joined by a space, or its first group) is the time base."
     )
     format: str | None = Field(
         default=None,
         description="How to read the base as an instant (iso, epoch_s, epoch_ms, filetime or "
-        "a strptime format) for offset_s/offset_ms rows; null: the base text is put in front "
-        "of each row's time and timestampFormat reads both.",
+        "a strptime format): the start of offset_s/offset_ms rows, or the time of every row "
+        "of a file without a timestamp column (one trace per file); null: the base text is "
+        "put in front of each row's time and timestampFormat reads both.",
     )
 
     @field_validator("pattern")

@@ -74,6 +74,7 @@ class RecordBuilder:
         self._by_width: dict[int, RecordBuilder] | None = None
         self._types: RecordTypes | None = None
         self._ts_index: tuple[int, ...] = ()
+        self._fixed_ts: str | None = None
         self._ts_title = ""
         self._names: list[str] = []
         self._required: list[tuple[str, str]] = []
@@ -110,11 +111,19 @@ class RecordBuilder:
         self._parse_ts = TimestampParser(
             options.timestamp_format, self._time.zone, base=self._time.base
         )
+        # No time column but a time base: the file is one trace, every row at that instant.
+        base = self._time.base
+        self._fixed_ts = format_utc(base) if not self._ts_index and base is not None else None
         sample = sample_rows(layout, options)
         configured = dict(dataset.columns)
         taken: set[str] = set()
+        titles = set(names)
         for index, title in enumerate(names):
-            column = configured.pop(title, None) or configured.pop(str(index + 1), None)
+            # A key that is a header text names that column, even when it is a number (a
+            # header of distances or sample numbers); other digits are positions.
+            column = configured.pop(title, None)
+            if column is None and str(index + 1) not in titles:
+                column = configured.pop(str(index + 1), None)
             if column is None:
                 column = ColumnConfig()
             if column.skip or index in self._ts_index:
@@ -153,6 +162,7 @@ class RecordBuilder:
             nulls=self._nulls,
             ts_index=tuple(self._ts_index),
             prefixed=self._time.prefix is not None,
+            fixed_ts=self._fixed_ts,
         )
         self._row = compile_row(spec, self._columns)
         self._required = [(c.name, c.title) for c in self._columns if c.required]
@@ -363,6 +373,8 @@ class RecordBuilder:
             record["ts"], alternatives = self._row_time(fields, raw)
             if alternatives is not None:
                 uncertain["ts"] = alternatives
+        elif self._fixed_ts is not None:
+            record["ts"] = self._fixed_ts
         record["line"] = raw.line
         nulls = self._nulls
         decimal, thousands = self._dataset.csv.decimal, self._dataset.csv.thousands

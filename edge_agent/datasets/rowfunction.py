@@ -46,6 +46,8 @@ class RowSpec:
     ts_index: tuple[int, ...]
     prefixed: bool
     """The time has a prefix from the preamble: always through ``timestamp``."""
+    fixed_ts: str | None = None
+    """The ``ts`` of every row of a file without a time column (its time base)."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -81,6 +83,8 @@ def compile_row(
             items.append(f'"ts": P(f[{index}])')
     elif ts_index:
         items.append('"ts": T(f)')
+    elif spec.fixed_ts is not None:
+        items.append(f'"ts": {spec.fixed_ts!r}')
     items.append('"line": line')
     for n, column in enumerate(columns):
         namespace[f"c{n}"] = column.convert

@@ -28,14 +28,23 @@ class FileTime:
 
 
 def _found(pattern: re.Pattern[str], texts: list[str], group: str) -> str | None:
+    """The text of ``group`` where ``pattern`` first matches one of ``texts``, else where it
+    matches them joined by newlines (a date and a time on lines of their own)."""
     for text in texts:
         match = pattern.search(text)
-        if match is None:
-            continue
-        if group in pattern.groupindex:
-            return match.group(group)
-        return match.group(1) if pattern.groups else match.group(0)
-    return None
+        if match is not None:
+            return _group(match, group)
+    match = pattern.search("\n".join(texts)) if len(texts) > 1 else None
+    return _group(match, group) if match is not None else None
+
+
+def _group(match: re.Match[str], group: str) -> str:
+    names = match.re.groupindex
+    if group in names:
+        return match.group(group)
+    if "date" in names and "time" in names:
+        return f"{match.group('date').strip()} {match.group('time').strip()}"
+    return match.group(1) if match.re.groups else match.group(0)
 
 
 def file_time(options: CsvConfig, layout: Layout, ts_titles: list[str]) -> FileTime:

@@ -18,6 +18,7 @@ _UNIT_IN_NAME = (
 _NOT_UNITS = re.compile(r"^(?:utc|gmt.*|local|none|\(none\)|[a-z]+ ?\d+)$", re.IGNORECASE)
 _UNIT_TEXT = re.compile(r"^(?=.*[A-Za-z%°µ])[A-Za-z0-9°µ%/^²³·*. -]+$")
 _BOOLS = frozenset({"true", "false"})
+_NUMBER_TITLE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 
 
 @dataclass
@@ -46,6 +47,14 @@ def number_style(columns: Sequence[Sequence[str]]) -> tuple[str, str | None, str
         return ".", None, ""
     threes = all(re.fullmatch(r"[+-]?\d{1,3},\d{3}", c) for c in comma)
     if not threes:
+        if point and all(re.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3})+", c) for c in point):
+            # 21,4 and 1.021 in one file: the point groups thousands (CO2 of 1.021 ppm).
+            return (
+                ",",
+                ".",
+                "guessed: every point is followed by three digits (1.021) in a file of decimal "
+                "commas: read as a thousands separator",
+            )
         if point:
             return ",", None, "unsure: numbers are written with a decimal comma and with a point"
         return ",", None, ""
@@ -146,7 +155,12 @@ def slug(text: str) -> str:
 
 def field_names(titles: Sequence[str]) -> list[str]:
     """A short unique field name per column: the slug without unit, told apart if it repeats."""
-    bases = [slug(split_unit(t)[0]) or f"col{i + 1}" for i, t in enumerate(titles)]
+    # A title that is a number (a DTS trace's distance, -3.03) is kept as written: its slug
+    # would drop the sign and the point and name two columns alike.
+    bases = [
+        t.strip() if _NUMBER_TITLE.fullmatch(t.strip()) else slug(split_unit(t)[0]) or f"col{i + 1}"
+        for i, t in enumerate(titles)
+    ]
     names = list(bases)
     groups: dict[str, list[int]] = {}
     for i, base in enumerate(bases):

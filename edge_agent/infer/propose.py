@@ -22,6 +22,7 @@ from edge_agent.infer.columns import (
 from edge_agent.infer.grouped import time_line_groups
 from edge_agent.infer.guesses import column_guesses
 from edge_agent.infer.rows import data_rows, row_order, sidecar_names
+from edge_agent.infer.snapshot import preamble_time
 from edge_agent.infer.table import Table, find_table, is_marker
 from edge_agent.infer.text import FileText, read_text
 from edge_agent.infer.times import TimeGuess, find_timestamp
@@ -130,6 +131,9 @@ def propose(path: Path, *, name: str | None = None, timezone: str | None = None)
             table=table,
             timezone=timezone,
         )
+    elif (snapshot := preamble_time(preamble)) is not None:
+        csv["timeBase"], notes["timeBase"] = snapshot
+        _zone(csv=csv, notes=notes, titles=[], text=text, table=table, timezone=timezone)
     else:
         notes["timestampColumn"] = "no column of times found: the records have no ts"
     for kind in kinds:
@@ -211,6 +215,20 @@ def _time(
         csv["timezone"] = "UTC"
         return
     titles = [names[i] for i in guess.columns if names and i < len(names)]
+    _zone(csv=csv, notes=notes, titles=titles, text=text, table=table, timezone=timezone)
+
+
+def _zone(
+    *,
+    csv: dict[str, Any],
+    notes: dict[str, str],
+    titles: list[str],
+    text: FileText,
+    table: Table,
+    timezone: str | None,
+) -> None:
+    """The zone of the file's local times: its time column's name, a line before the data
+    that names it, ``--timezone``, or UTC with a note."""
     for title in titles:
         zone = zone_in_text(title)
         if zone is not None:

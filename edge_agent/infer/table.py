@@ -9,6 +9,7 @@ after the data are the footer.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -166,6 +167,8 @@ def _header(table: Table, lines: list[str]) -> None:
             table.header, table.header_rows = block[0], len(block)
             table.names = list(stacked_names([lines[i] for i in block], table.cuts))
         return
+    if _axis_header(table, lines):
+        return
     best, score = None, (False, 0, 0)
     for i in range(start, table.first_data):
         cells = split(lines[i], table.delimiter)
@@ -193,6 +196,47 @@ def _header(table: Table, lines: list[str]) -> None:
             and sum(1 for c in filled if len(c) <= 16) == len(filled)
         ):
             table.units, table.units_cells = after, cells
+
+
+def _number(cell: str) -> float | None:
+    try:
+        return float(cell.strip())
+    except ValueError:
+        return None
+
+
+def _axis_header(table: Table, lines: list[str]) -> bool:
+    """A header of numbers (``Date/Time,-3.03,-2.02,...``: the distances of a DTS trace, the
+    frequencies of a spectrum): the first row of the data run names its columns if its
+    numbers run strictly one way and its other cells are names over columns of values.
+    Taken as the header (a row of axis values published as a record would be wrong)."""
+    first = table.first_data
+    if first + 2 > table.last_data:
+        return False
+    head = [c.strip() for c in split(lines[first], table.delimiter)]
+    below = [split(lines[i], table.delimiter) for i in range(first + 1, table.last_data + 1)]
+    below = below[:50]
+    numbers = [n for n in map(_number, head) if n is not None]
+    names = [i for i, c in enumerate(head) if c and _number(c) is None]
+    if len(numbers) < 3 or not names or len(head) != table.width:
+        return False
+    if any(is_value(head[i]) or is_marker(head[i]) for i in names):
+        return False  # a time or a marker where the names would be: a row of data
+    steps = [abs(b - a) for a, b in itertools.pairwise(numbers)]
+    if not (
+        all(b > a for a, b in itertools.pairwise(numbers))
+        or all(b < a for a, b in itertools.pairwise(numbers))
+    ):
+        return False
+    if max(steps) > 10 * min(steps):
+        return False  # an axis runs in even steps; readings that happen to rise do not
+    for i in names:
+        column = [r[i].strip() for r in below if i < len(r) and r[i].strip()]
+        if not column or not all(is_value(c) for c in column):
+            return False
+    table.header, table.names = first, head
+    table.first_data = first + 1
+    return True
 
 
 def _footer(table: Table, lines: list[str], tail: list[str]) -> None:

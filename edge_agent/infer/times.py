@@ -18,7 +18,7 @@ from datetime import datetime
 
 from edge_agent.csvread.timeformats import compile_format
 
-_DATES = (
+DATES = (
     "%Y-%m-%d",
     "%Y/%m/%d",
     "%Y.%m.%d",
@@ -33,7 +33,7 @@ _DATES = (
     "%y/%m/%d",
     "%y-%m-%d",
 )
-_TIMES = (
+TIMES = (
     "%H:%M:%S",
     "%H:%M",
     "%H:%M:%S.%f",
@@ -78,34 +78,36 @@ def _reads(fmt: str, values: Sequence[str]) -> list[datetime] | None:
     return out
 
 
-def _steadiness(times: list[datetime]) -> tuple[int, float]:
-    """How steadily the times run: (steps against the main direction, spread of the steps)."""
+def _steadiness(times: list[datetime]) -> tuple[int, float, float]:
+    """How steadily the times run: (steps against the main direction, the usual step, the
+    largest step). The largest step tells ``11/3/2019 12:00 AM`` after ``11/2/2019 11:00 PM``
+    (an hour, month first) from a jump of a month (day first) when the usual steps agree."""
     steps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     if not steps:
-        return (0, 0.0)
+        return (0, 0.0, 0.0)
     up = sum(1 for s in steps if s > 0)
     down = sum(1 for s in steps if s < 0)
     against = min(up, down)
     sizes = sorted(abs(s) for s in steps if s)
     median = sizes[len(sizes) // 2] if sizes else 0.0
-    return (against, median)
+    return (against, median, sizes[-1] if sizes else 0.0)
 
 
 def best_format(values: Sequence[str], candidates: Sequence[str]) -> tuple[str, str] | None:
     """The format among ``candidates`` that reads all ``values`` most plausibly, and a doubt."""
-    read: list[tuple[tuple[int, float, list[datetime]], str]] = []
+    read: list[tuple[tuple[int, float, float, list[datetime]], str]] = []
     for fmt in candidates:
         times = _reads(fmt, values)
         if times is not None:
             read.append(((*_steadiness(times), times), fmt))
     if not read:
         return None
-    read.sort(key=lambda item: item[0][:2])
-    fmt, times = read[0][1], read[0][0][2]
+    read.sort(key=lambda item: item[0][:3])
+    fmt, times = read[0][1], read[0][0][3]
     # Formats that read every value as the same time are not a doubt (iso and %Y-%m-%d ...).
-    differ = [(score, f) for score, f in read[1:] if score[2] != times]
-    same = [f for score, f in differ if score[:2] == read[0][0][:2]][:2]
-    others = [f for score, f in differ if score[:2] != read[0][0][:2]][:2]
+    differ = [(score, f) for score, f in read[1:] if score[3] != times]
+    same = [f for score, f in differ if score[:3] == read[0][0][:3]][:2]
+    others = [f for score, f in differ if score[:3] != read[0][0][:3]][:2]
     unsure = ""
     if same:
         unsure = f"unsure: {' and '.join(same)} read every value as steadily"
@@ -117,8 +119,8 @@ def best_format(values: Sequence[str], candidates: Sequence[str]) -> tuple[str, 
 def datetime_formats() -> list[str]:
     """Candidate formats for a single date-time (or date) column."""
     out = ["iso"]
-    for date in _DATES:
-        for time in _TIMES:
+    for date in DATES:
+        for time in TIMES:
             out.append(f"{date} {time}")
         out.append(date)
     return out
@@ -133,8 +135,8 @@ def find_timestamp(
     for i in range(len(columns) - 1):
         if not (full[i] and full[i + 1]):
             continue
-        date = best_format(filled[i], _DATES)
-        time = best_format(filled[i + 1], _TIMES)
+        date = best_format(filled[i], DATES)
+        time = best_format(filled[i + 1], TIMES)
         if date is not None and time is not None:
             joined = [
                 f"{a.strip()} {b.strip()}" for a, b in zip(filled[i], filled[i + 1], strict=True)

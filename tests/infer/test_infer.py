@@ -270,3 +270,118 @@ def test_egauge_epoch_seconds_newest_first(
     assert "timestampFormat: epoch_s" in text
     assert "rowOrder: descending" in text
     assert records[0] == {"ts": "2023-11-14T22:13:20Z", "line": 2, "usage": 0.5}
+
+
+def test_ted_month_first_told_from_day_first_by_its_largest_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 11/2 and 11/3 read both ways; only month first runs an hour a row (day first jumps a
+    # month between 11/3 and 11/2). Newest first, across Chicago's autumn repeat.
+    chicago = ZoneInfo("America/Chicago")
+    start = datetime(2019, 11, 3, 1, tzinfo=UTC)
+    rows = []
+    for i in range(14):
+        t = (start + timedelta(hours=i)).astimezone(chicago)
+        rows.append((t, f"MTU1,{t.month}/{t.day}/{t.year} {t:%-I:%M:%S %p},{0.5 + i / 100:.3f}"))
+    rows.reverse()
+    data = ("MTU,Date/Time,kWh\n" + "\n".join(r for _, r in rows) + "\n").encode()
+    text, records, quarantined = infer_and_read(
+        tmp_path, "ted.csv", data, "America/Chicago", capsys
+    )
+    assert "timestampFormat: '%m/%d/%Y %I:%M:%S %p'" in text
+    assert not quarantined
+    assert [r["ts"] for r in records] == [z(t) for t, _ in rows]
+    assert not any("uncertain" in r for r in records)
+
+
+def test_priva_points_between_thousands_in_a_decimal_comma_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = ["Tijd;Temp kas [°C];CO2 [ppm]"]
+    for i in range(12):
+        temp = f"{21 + i / 10:.1f}".replace(".", ",")
+        co2 = f"{950 + 15 * i:,}".replace(",", ".")  # 1.010 ppm
+        lines.append(f"01-07-2024 00:{5 * i:02d};{temp};{co2}")
+    data = ("\r\n".join(lines) + "\r\n").encode("cp1252")
+    text, records, quarantined = infer_and_read(
+        tmp_path, "priva.csv", data, "Europe/Amsterdam", capsys
+    )
+    assert "thousands: ." in text
+    assert not quarantined
+    assert [r["co2"] for r in records] == [950 + 15 * i for i in range(12)]
+    assert records[4]["temp_kas"] == 21.4
+
+
+def test_dts_trace_matrix_with_distances_as_column_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One row per measurement, one column per distance along the fibre: the header is numbers.
+    distances = [f"{d * 1.01:.2f}" for d in range(-3, 9)]
+    lines = ["Date/Time," + ",".join(distances)]
+    for i in range(6):
+        cells = [f"{20 + k / 10 + i / 100:.2f}" for k in range(len(distances))]
+        lines.append(f"2021-06-14 10:{5 * i:02d}:00," + ",".join(cells))
+    data = ("\n".join(lines) + "\n").encode()
+    text, records, quarantined = infer_and_read(tmp_path, "dts_matrix.csv", data, "UTC", capsys)
+    assert "headerRow: 1" in text
+    assert not quarantined
+    assert len(records) == 6  # the row of distances is not a record
+    assert records[2]["ts"] == "2021-06-14T10:10:00Z"
+    assert records[2]["-3.03"] == 20.02
+    assert records[2]["0.00"] == 20.32
+    assert records[2]["8.08"] == 21.12
+
+
+def test_numbers_as_column_names_are_names_not_positions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A header of sample numbers (1, 2, 3 ...): key '1' is the column titled 1, which is the
+    # second column, not the first.
+    lines = ["Time," + ",".join(str(n) for n in range(1, 9))]
+    for i in range(6):
+        lines.append(f"2021-06-14 10:00:0{i}," + ",".join(f"{n * 10 + i}" for n in range(1, 9)))
+    data = ("\n".join(lines) + "\n").encode()
+    _text, records, quarantined = infer_and_read(tmp_path, "wave.csv", data, "UTC", capsys)
+    assert not quarantined
+    assert records[3] == {
+        "ts": "2021-06-14T10:00:03Z",
+        "line": 5,
+        **{str(n): n * 10 + 3 for n in range(1, 9)},
+    }
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        [
+            "[Header]",
+            "Instrument,Oryx DTS",
+            "Channel,1",
+            "Date,2021/06/14",
+            "Time,10:15:02",
+            "[Data]",
+        ],
+        ["time\t10:15:02", "date\t2021/06/14", "forward channel\tchannel 1", ""],
+        ["Measured: 2021-06-14 10:15:02", "Fibre: loop 3"],
+    ],
+    ids=["date-then-time", "time-then-date-tabs", "one-line"],
+)
+def test_dts_one_trace_per_file_takes_the_time_its_header_states(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], head: list[str]
+) -> None:
+    delimiter = "\t" if "\t" in head[0] else ","
+    lines = [*head, delimiter.join(["Distance (m)", "Temperature (C)", "Stokes", "Anti-Stokes"])]
+    for k in range(8):
+        lines.append(
+            delimiter.join([f"{k * 1.01 - 2:.2f}", f"{21 + k / 10:.2f}", "2045.1", "1570.2"])
+        )
+    data = ("\n".join(lines) + "\n").encode()
+    text, records, quarantined = infer_and_read(
+        tmp_path, "trace.csv", data, "Europe/Berlin", capsys
+    )
+    assert "timeBase" in text
+    assert not quarantined
+    assert len(records) == 8
+    assert {r["ts"] for r in records} == {"2021-06-14T08:15:02Z"}  # 10:15:02 in Berlin, summer
+    assert records[2]["distance"] == 0.02
+    assert records[2]["temperature"] == 21.2
