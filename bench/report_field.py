@@ -138,7 +138,12 @@ OUTAGE: list[Row] = [
     ("broker frozen -> every row acknowledged", "freeze_to_all_acked_seconds", sec, None),
     ("rows/s after the resume", "rows_per_s_after_resume", num, None),
     ("rows acknowledged while frozen", "rows_acknowledged_while_frozen", num, None),
-    ("rows delivered (distinct batchIds)", "rows_delivered", num, None),
+    (
+        "rows delivered (distinct batchIds; with the 1-row warm-up file)",
+        "rows_delivered",
+        num,
+        None,
+    ),
     ("rows missing", "rows_missing", num, ("0", lambda v: v == 0)),
     ("rows under two batchIds", "rows_under_two_batch_ids", num, ("0", lambda v: v == 0)),
     ("batches re-sent with the same batchId", "batches_resent_same_id", num, None),
