@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import operator
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,6 +194,28 @@ def rewrite(conn: sqlite3.Connection, chunk: Chunk, now: float) -> None:
         "UPDATE farm_chunks SET data = ?, updated = ? WHERE id = ?",
         (pack(chunk.entries).data(), now, chunk.id),
     )
+
+
+def iterate(
+    db: StateDB, where: str = "1", params: Iterable[Any] = (), *, per_query: int = 16
+) -> Iterator[Chunk]:
+    """The chunks matching ``where``, oldest first, read ``per_query`` at a time: a change
+    that touches weeks of readings (a tray's new cycle) never holds them all unpacked."""
+    values = tuple(params)
+    after = -1
+    while True:
+        rows = db.query(
+            f"SELECT id, file_ref, version, tower_id, data FROM farm_chunks WHERE ({where}) "
+            "AND id > ? ORDER BY id LIMIT ?",
+            (*values, after, per_query),
+        )
+        for row in rows:
+            yield Chunk(
+                row["id"], row["file_ref"], row["version"], row["tower_id"], unpack(row["data"])
+            )
+        if len(rows) < per_query:
+            return
+        after = rows[-1]["id"]
 
 
 def load(db: StateDB, where: str = "1", params: Iterable[Any] = ()) -> list[Chunk]:

@@ -229,10 +229,13 @@ class FarmWorker:
         else:
             everything = False
         seen: set[tuple[int, int, int]] = {(o.file_ref, o.version, o.line) for o in work.out}
+        # Only chunks with a correction are kept (the corrections point into them, and a
+        # second selection of the same chunk must see the same object); the rest are
+        # dropped as the selection streams past them.
         loaded: dict[int, Chunk] = {}
         for where, params, wanted in selections:
-            for found in chunks.load(self.db, where, params):
-                chunk = loaded.setdefault(found.id, found)
+            for found in chunks.iterate(self.db, where, params):
+                chunk = loaded.get(found.id, found)
                 for entry in chunk.entries:
                     if everything:  # every station's alerts are evaluated again too
                         work.corrected.add((chunk.tower_id, entry.station_id))
@@ -256,6 +259,7 @@ class FarmWorker:
                         Out(*key, reading, record, joined, late, entry.revision + 1, chunk, entry)
                     )
                     work.corrected.add((chunk.tower_id, entry.station_id))
+                    loaded[chunk.id] = chunk
 
     # ------------------------------------------------------------------ publishing
 
