@@ -92,88 +92,66 @@ with MQTT.js keeping many publishes in flight rather than one.
 """
 
 FINDINGS = """
-## Reading the field-scale figures: where the agent misses, and why
+## Reading the field-scale figures: what the profiles found, what changed, what still misses
 
-Profiles taken on this machine on 2026-12-07 with py-spy 0.4.3 (`py-spy record --threads`,
-100 Hz) on the agent of these scenarios, per-thread CPU from `/proc/PID/task/*/stat`, and a
-`tracemalloc` snapshot (6 frames) of an agent restarted on 20,000 kept files. Shares are of the
-agent's busy (non-waiting) samples unless said otherwise. The fixes are proposals: this branch
-changes nothing in `edge_agent/`.
+The first full run of these scenarios (2026-12-07, before the fixes) was profiled with py-spy
+0.4.3 (`py-spy record --threads`, 100 Hz), per-thread CPU from `/proc/PID/task/*/stat` and a
+`tracemalloc` snapshot of an agent restarted on 20,000 kept files. What it found, and what the
+tables above show since:
 
-1. **Every new file makes the agent list and stat every kept file (h2, k).**
-   `LocalSource`'s watchdog handler (`_Handler.on_any_event`, edge_agent/sources/local.py)
-   turns every directory event into `notify(None)`, i.e. a full rescan
-   (`SourceRunner._hint(None)` sets `_rescan_now`). watchdog's inotify emitter queues a
-   synthetic `DirModifiedEvent` for the parent folder with every file created, deleted or moved
-   (watchdog/observers/inotify.py, `queue_events`). So each arriving file costs one
-   `LocalSource.scan` of the whole source, O(files kept): CPU per new file grows with the
-   files kept (h2: about 10 ms per new file in an empty source, about 2.1 s with 100,000 files
-   kept, and settle -> acknowledged 14 ms against about 2 s; at one file a second the agent then
-   uses 80 % of a core), and in the soak (k) the cost per file climbs as files accumulate until the
-   agent, saturated, falls behind the simulator (`LocalSource.scan` was 42 % of the busy
-   samples one minute in, 50 % four minutes in; `posixpath.islink` alone 17 %).
-   *Fix*: ignore `DirModifiedEvent` (`event.event_type == "modified" and event.is_directory`):
-   the file's own event is delivered too; for a folder created, moved or deleted, rescan that
-   folder, not the source.
-2. **Idle CPU with 100,000 files kept is about 4 % of a core (h), goal 1 %.** It is the
-   periodic rescan (`rescanSeconds` 60): `LocalSource._scan` + `_stat` make three system calls
-   per file (`os.path.islink`, `os.stat`, `os.path.isfile`) and build a `pathlib.Path` per file
-   (`Path(full).relative_to(root).as_posix()`), about 2.4 s of CPU per rescan of 100,000 files
-   on the `edge-agent-io` thread, then `Settler.reconcile` on the event loop. *Fix*: walk with
-   `os.scandir` (`DirEntry.is_symlink()`/`is_file()` come from the directory entry, one
-   `entry.stat()` per file) and build the relative path as a string; and while the inotify
-   watcher is running, rescan far less often (the watcher sees changes, the rescan only
-   repairs a missed event: e.g. every 15 min, back to 60 s while the watcher is down).
-   Either alone brings 100,000 files under 1 %.
-3. **Idle CPU with a million ledger rows is far above 1 % (i), two full-table scans a minute.**
-   (a) `Disposer._sweep` (edge_agent/disposal.py) runs at start and every `rescanSeconds` for
-   every source with `afterIngest: move|delete` and calls `Ledger.awaiting_disposal`
-   (edge_agent/state/ledger.py): `... WHERE source = ? AND state IN ('read', 'duplicate') AND
-   NOT EXISTS (...)` has no index on `state`, so SQLite walks every row of the source (54 % of
-   the busy samples after a restart with 1,000,000 rows). (b) The heartbeat
-   (`Heartbeat.beat`, edge_agent/health/heartbeat.py) calls `status.collect` every
-   `heartbeatSeconds` (60), whose first query `SELECT source, state, COUNT(*) ... FROM files
-   GROUP BY source, state` reads the whole ledger (42 %). Together about 6 s of CPU a minute
-   on a 394 MB ledger (10 % of a core), and the sweep at start is most of the 6 to 7 s of CPU of
-   the restart. The restart itself is fast (first new file in under 1 s) because both run
-   in other threads. *Fix*: `CREATE INDEX files_state ON files (source, state)` (or a partial
-   index `WHERE state IN ('read', 'duplicate')`), and give the heartbeat counts kept up to date
-   by the commits (a per-source, per-state counters table) instead of a `GROUP BY` over the
-   ledger.
-4. **RSS with 100,000 files kept is about 190 to 215 MB (g, h), goal 150 MB.** About 1.4 KB per
-   kept file. `tracemalloc` (20,000 files) finds 650 bytes per file of Python objects, all for
-   discovery: ledger values held in `Known` (`SourceLedger.known` -> `Ledger.many` rows, 121 B
-   per file; the `Known` objects, 72 B), `Settler._seen` (`_Seen`, 80 B, and its dict), the
-   relative path strings (90 B), the ints of `os.stat` (92 B), pathlib's `sys.intern` table of
-   every path part (96 B), and the last listing's `FileInfo`s (72 B, held until the next scan
-   replaces it); the rest is allocator overhead and the transient second listing of each
-   rescan. *Fix*: keep at-rest files as one compact entry (`path -> (size, mtime_ns)` or a hash
-   of them) and build `_Seen`/`Known` only for files that changed; no pathlib in the scan; drop
-   the listing once reconciled.
-5. **Files/s for a backlog of small files is 183 to 199 (g), goal 200; the last tenth keeps 0.93
-   of the first (met).** The agent is CPU-bound on one core (GIL; 93 % of a core while
-   reading, about 4.8 ms of CPU per ten-row file). `RecordBuilder._compile`
-   (edge_agent/datasets/generic.py, the `exec` of the generated row function) runs twice per
-   file — at the header and again after the first row has taught the column types — and is
-   18 % of the GIL-held samples; the event loop's per-file bookkeeping (executor hand-offs,
-   dispatcher, disposer) about 40 %; three SQLite commits per file (`Ledger.create`,
-   `OutboxWriter.commit`, the acknowledgement). *Fix*: cache the compiled row function by its
-   generated source (the same header and types give the same code), about a fifth of the CPU
-   per small file; create the ledger row in the pass's first commit.
+1. **Every new file made the agent list every kept file (h2, k).** watchdog queues a
+   `DirModifiedEvent` for the folder with every file created, and the handler turned any
+   directory event into a full rescan. A folder's "modified" event is now ignored (the file's
+   own event comes too). With 100,000 files kept, CPU per new file went from about 2.1 s to
+   about 15 ms, settle -> acknowledged from about 2 s to about 11 ms (h2).
+2. **The listing was expensive and frequent (h).** `os.walk`, `pathlib` and three system calls
+   per file: about 2.4 s of CPU per listing of 100,000 files, every `rescanSeconds`. It is now
+   `os.scandir` with one compiled pattern (about 0.65 s), and listings space out to 10 x
+   `rescanSeconds` while they find nothing the inotify watcher missed (one miss brings them
+   back). Idle CPU with 100,000 files kept: about 4 % of a core before, 0.14 % in (h).
+3. **Two full-ledger scans a minute (i).** The disposer's sweep and the heartbeat's counts read
+   every ledger row; `files (source, state)` is now indexed. Idle with 1,000,000 ledger rows:
+   0.5 % of a core (i).
+4. **Memory per kept file (g, h).** About 1.4 KB per kept file, all discovery's. A file at rest
+   is now one integer (size and mtime) in the settler, the ledger is asked by path and not held,
+   and the listing is dropped once reconciled: 104 MB after a restart with 100,000 files kept,
+   108 MB with new files arriving (h, h2), against 190 to 215 MB before.
+5. **Files/s (g).** The generated row function was compiled twice per file (a fifth of the CPU
+   per small file); it is now compiled once per distinct source text: 216 files/s overall,
+   last tenth 1.05 x the first (183 to 199 before).
 
-6. **The soak (k) is not flat.** The replay writes about 2,900 files a simulated week; the
-   agent's CPU is pinned at one core for the whole replay, the files written but not yet read
-   grow by about 680 a simulated week, and the CPU per file climbs from about 16 ms to 47-75 ms:
-   item 1 (a full rescan per new file, O(files kept)). RSS rises from 47 MB to about 190 MB
-   over 11,654 files (12-14 MB per simulated week in the second half): about 1.4 KB per kept
-   file is discovery's (item 4); the rest (about 10 KB per file read) was not attributed here —
-   `tracemalloc` slows the agent thirtyfold, too much for a replay; the farm's in-memory state
-   is the next suspect. The database grows about 7 MB a simulated week: one ledger row per kept
-   file (about 500 B) plus the farm's tables. Once item 1 is fixed the soak should be run again
-   before reading slopes: today they measure a saturated agent catching up.
+Where the agent still misses a goal, and why:
 
-What is met: the restart goal (first new file 0.9 s after process start with 1,000,000 ledger
-rows), the outage drain (16 sources, 1 MiB outbox, broker frozen 15 s: every row delivered,
-none under two batchIds, drained 5.5 s after the resume), the last tenth ÷ first tenth, and
-Node-RED 4x (about 8x).
+- **RSS right after reading a backlog of 100,000 files in one process: 159 MB (g, h), goal
+  150 MB.** While all 100,000 files wait at once, each has its listing entry, settle record and
+  ledger answer; once read they shrink to one integer, but CPython's allocator does not give
+  the freed memory back to the system: the path strings that stay (the keys of the files at
+  rest) pin the arenas they share with the freed objects. The same files after a restart, or
+  arriving one by one, hold 104 to 108 MB. A more compact pending entry (paths and deadlines
+  in arrays) would lower the peak; not done.
+- **Idle CPU in the first minute after a restart with 100,000 files kept: 1.2 % (h), goal 1 %.**
+  The listing that checks the watcher runs once `rescanSeconds` (60 s) after the start, inside
+  the 60 s window; it costs 0.65 s of CPU. Each later listing that finds nothing missed doubles
+  the interval (up to 10 minutes), and the same process then idles at 0.14 % (h).
+- **The soak (k).** The replay keeps up (files written but not yet read: at most 36,
+  no trend) at 45 % of a core, but memory and CPU per file are not flat. RSS grows with the
+  farm's context (`cea.historyDays`, 14 days of data time) and the readings it keeps for
+  corrections and alerts (at most 64 MB stored), and it steps up whenever a correction or an
+  alert recomputation unpacks many of them at once: freed memory is not given back. Since this
+  run a correction streams the readings it selects (16 chunks at a time) and keeps only those it
+  corrects. In a 56-day replay at the same speed (`python bench/run_all.py --only soak
+  --soak-days 56 --soak-minutes 8`, before and after that change) the second half's mean RSS
+  went from 267 to 241 MB, the peak from 293 to 264 MB, the slope from 16.8 to 7.8 MB a
+  simulated week; over its last 13 days RSS went from 244 to 250 MB. The alert recomputation
+  still reads a tower's kept readings whole (`StationAlerts._tower_chunks`): streaming it is
+  the next step. CPU per file goes from 8.0 ms (first quarter) to 11.8 ms (last quarter) over
+  56 days, 0.65 ms a simulated week: the joins and alert runs over a context window that fills
+  for 14 days; not profiled further. The database grows 13.7 MB a simulated week (about 4.5 KB
+  per kept file): each kept file's ledger row stays while the file is in the source (it must,
+  or the file would be read again), plus the farm's stored readings; not broken down by table.
+
+What is met: files/s and its flatness (g), idle CPU in the long run (h), the restart goal
+(first new file 1.0 s after process start with 1,000,000 ledger rows, i), the outage drain (16
+sources, 1 MiB outbox, broker frozen 15 s: every row delivered, none under two batchIds,
+drained in about 6 s after the resume, j), and Node-RED 4x (about 8x, l).
 """
