@@ -136,19 +136,20 @@ Where the agent still misses a goal, and why:
 - **The soak (k).** The replay keeps up (files written but not yet read: at most 36,
   no trend) at 45 % of a core, but memory and CPU per file are not flat. RSS grows with the
   farm's context (`cea.historyDays`, 14 days of data time) and the readings it keeps for
-  corrections and alerts (at most 64 MB stored), and it steps up whenever a correction or an
-  alert recomputation unpacks many of them at once: freed memory is not given back. Since this
-  run a correction streams the readings it selects (16 chunks at a time) and keeps only those it
-  corrects. In a 56-day replay at the same speed (`python bench/run_all.py --only soak
-  --soak-days 56 --soak-minutes 8`, before and after that change) the second half's mean RSS
-  went from 267 to 241 MB, the peak from 293 to 264 MB, the slope from 16.8 to 7.8 MB a
-  simulated week; over its last 13 days RSS went from 244 to 250 MB. The alert recomputation
-  still reads a tower's kept readings whole (`StationAlerts._tower_chunks`): streaming it is
-  the next step. CPU per file goes from 8.0 ms (first quarter) to 11.8 ms (last quarter) over
-  56 days, 0.65 ms a simulated week: the joins and alert runs over a context window that fills
-  for 14 days; not profiled further. The database grows 13.7 MB a simulated week (about 4.5 KB
-  per kept file): each kept file's ledger row stays while the file is in the source (it must,
-  or the file would be read again), plus the farm's stored readings; not broken down by table.
+  corrections and alerts (at most 64 MB stored), and it stepped up whenever a correction or an
+  alert recomputation unpacked weeks of a tower's readings at once: freed memory is not given
+  back. Since this run both stream the stored readings (16 chunks at a time); a correction keeps
+  only the chunks it corrects, an alert recomputation only what alerts need of each reading.
+  A 56-day replay at the same speed (`python bench/run_all.py --only soak --soak-days 56
+  --soak-minutes 8`), before / after the correction change / after both: mean RSS of the second
+  half 267 / 241 / 200 MB, peak 293 / 264 / 207 MB, slope 16.8 / 7.8 / 5.2 MB a simulated week.
+  After both, RSS climbs to about 175 MB while the context window fills (day 17), then moves
+  between 179 and 207 MB to day 56. CPU per file goes from 7.3 ms (first quarter) to 11.5 ms
+  (last quarter), 0.7 ms a simulated week: the joins and alert runs over a context window that
+  fills for 14 days; not profiled further. The database grows 11 to 14 MB a simulated week
+  (about 4.5 KB per kept file): each kept file's ledger row stays while the file is in the
+  source (it must, or the file would be read again), plus the farm's stored readings; not
+  broken down by table.
 
 What is met: files/s and its flatness (g), idle CPU in the long run (h), the restart goal
 (first new file 1.0 s after process start with 1,000,000 ledger rows, i), the outage drain (16

@@ -216,21 +216,3 @@ def iterate(
         if len(rows) < per_query:
             return
         after = rows[-1]["id"]
-
-
-def load(db: StateDB, where: str = "1", params: Iterable[Any] = ()) -> list[Chunk]:
-    """The chunks matching ``where`` (a condition on the chunk's columns), oldest first."""
-    rows = db.query(
-        f"SELECT id, file_ref, version, tower_id, data FROM farm_chunks WHERE {where} ORDER BY id",
-        tuple(params),
-    )
-    return [
-        Chunk(
-            row["id"],
-            row["file_ref"],
-            row["version"],
-            row["tower_id"],
-            unpack(row["data"]),
-        )
-        for row in rows
-    ]

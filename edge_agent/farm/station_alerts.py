@@ -33,7 +33,8 @@ class StationAlerts:
         self._trackers: dict[Key, RunTracker] = {}
         self._pending: dict[Key, list[StationReading]] = {}
         self._full: set[Key] = set()
-        self._loaded: dict[str, list[chunks.Chunk]] = {}  # this step's reads, by tower
+        # This round's reads: each tower's kept readings as station readings, by station.
+        self._loaded: dict[str, dict[str, list[StationReading]]] = {}
 
     def add(self, key: Key, readings: list[StationReading]) -> None:
         """Readings of a station were published (in any order)."""
@@ -78,15 +79,7 @@ class StationAlerts:
 
     def _recompute(self, key: Key, until: float) -> tuple[list[dict[str, Any]], list[Write]]:
         tower_id, station_id = key
-        readings = sorted(
-            (
-                StationReading(e.ts, e.tray_id, e.grow_id(), e.deviations or [])
-                for chunk in self._tower_chunks(tower_id)
-                for e in chunk.entries
-                if e.station_id == station_id
-            ),
-            key=lambda r: r.ts,
-        )
+        readings = sorted(self._tower_readings(tower_id).get(station_id, ()), key=lambda r: r.ts)
         tracker = RunTracker()
         ready = [r for r in readings if r.ts < until]
         waiting = [r for r in readings if r.ts >= until]
@@ -99,11 +92,18 @@ class StationAlerts:
         candidates = [*ended, *tracker.open.values()]
         return self._reconcile(key, candidates, ready[0].ts, withdraw=True)
 
-    def _tower_chunks(self, tower_id: str) -> list[chunks.Chunk]:
-        """A tower's kept readings, read once per round (its stations recompute from them)."""
+    def _tower_readings(self, tower_id: str) -> dict[str, list[StationReading]]:
+        """A tower's kept readings by station, read once per round (its stations recompute
+        from them). The chunks stream past a few at a time and only what alerts need of each
+        reading is kept: unpacking weeks of a tower's records at once stepped the RSS up."""
         found = self._loaded.get(tower_id)
         if found is None:
-            found = self._loaded[tower_id] = chunks.load(self.db, "tower_id = ?", (tower_id,))
+            found = self._loaded[tower_id] = {}
+            for chunk in chunks.iterate(self.db, "tower_id = ?", (tower_id,)):
+                for e in chunk.entries:
+                    found.setdefault(e.station_id, []).append(
+                        StationReading(e.ts, e.tray_id, e.grow_id(), e.deviations or [])
+                    )
         return found
 
     def _reconcile(
