@@ -21,6 +21,10 @@ _LINE = re.compile(
 _TIME_LABEL = re.compile(
     r"date|time|start|begin|measure|acqui|record|datum|zeit|uhrzeit|heure", re.IGNORECASE
 )
+# A duration is no instant: "Record interval: 00:10:00" must not become the time of the trace.
+_NOT_INSTANT = re.compile(
+    r"interval|period|duration|rate|every|step|offset|zone|elapsed|length|averag", re.IGNORECASE
+)
 _SEP = r"\s*[,;\t:=]\s*\"?"
 
 
@@ -31,6 +35,8 @@ def preamble_time(preamble: list[str]) -> tuple[dict[str, str], str] | None:
     for number, line in enumerate(preamble):
         found = _LINE.match(line)
         if found is None or not _TIME_LABEL.search(found.group("label")):
+            continue
+        if _NOT_INSTANT.search(found.group("label")):
             continue
         label, value = found.group("label").strip(), found.group("value").strip()
         both = best_format([value], datetime_formats()) if ":" in value else None

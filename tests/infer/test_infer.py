@@ -18,6 +18,7 @@ import yaml
 from edge_agent.cli import main
 from edge_agent.config.datasets import DatasetConfig
 from edge_agent.infer import infer_yaml
+from edge_agent.infer.snapshot import preamble_time
 from tests.fuzz.harness import Pipeline
 
 
@@ -385,3 +386,10 @@ def test_dts_one_trace_per_file_takes_the_time_its_header_states(
     assert {r["ts"] for r in records} == {"2021-06-14T08:15:02Z"}  # 10:15:02 in Berlin, summer
     assert records[2]["distance"] == 0.02
     assert records[2]["temperature"] == 21.2
+
+
+def test_a_duration_in_the_preamble_is_not_the_time_of_the_trace() -> None:
+    assert preamble_time(["Logger start date: 2021/06/14", "Record interval: 00:10:00"]) is None
+    found = preamble_time(["Start date: 2021/06/14", "Interval: 00:10:00", "Start time: 10:15"])
+    assert found is not None
+    assert found[0]["format"] == "%Y/%m/%d %H:%M"
