@@ -20,12 +20,19 @@ from typing import Any
 
 import procstat
 from fieldscale import write_small_files
-from harness import AgentProcess, agent_config, broker, percentile, running_agent, wait_until
+from harness import (
+    SETTLE,
+    AgentProcess,
+    agent_config,
+    broker,
+    percentile,
+    running_agent,
+    wait_until,
+)
 from workload import DATASET, small_file
 
 from edge_agent.state.db import StateDB
 
-SETTLE = 0.5
 Figures = dict[str, Any]
 
 

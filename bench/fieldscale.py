@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import procstat
-from harness import AgentProcess, agent_config, broker, running_agent, wait_until
+from harness import SETTLE, AgentProcess, agent_config, broker, running_agent, wait_until
 from workload import DATASET, small_file
 
 from edge_agent.state.db import StateDB
 
-SETTLE = 0.5
 SAMPLE = 0.2  # seconds between samples of the acknowledged counter
 PER_FOLDER = 1_000  # files per day folder
 DAY = 86_400.0

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from simulators.datasets import SOURCE_HINTS  # noqa: E402
 from tests.infra.mosquitto import Broker, Certificates  # noqa: E402
 
 NAIVE = Path(__file__).resolve().parent / "naive.py"
@@ -253,6 +254,23 @@ class StateReader:
             ).fetchone()
             return int(n), int(published), int(quarantined)
         return -1, 0, 0
+
+
+SETTLE = 0.5  # settleSeconds of every bench source
+
+
+def site_source(name: str, site: Path) -> dict[str, Any]:
+    """The agent source for one of the tower simulator's folders under ``site`` (its
+    include patterns and mode from ``simulators.datasets.SOURCE_HINTS``)."""
+    hint = SOURCE_HINTS[name]
+    return {
+        "name": name,
+        "path": str(site / hint.folder),
+        "include": list(hint.include),
+        "mode": hint.mode,
+        "settleSeconds": SETTLE,
+        "dataset": name,
+    }
 
 
 def agent_config(

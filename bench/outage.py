@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from harness import THING, agent_config, broker, running_agent, wait_until
+from harness import SETTLE, THING, agent_config, broker, running_agent, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 from workload import DATASET, small_file, write_csv
 
 from tests.infra.mosquitto import Broker
 
-SETTLE = 0.5
 Figures = dict[str, Any]
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import smbclient
 from harness import (
     IOT_BYTES_PER_SECOND,
+    SETTLE,
     THING,
     AgentProcess,
     NaiveProcess,
@@ -34,6 +35,7 @@ from harness import (
     percentile,
     running_agent,
     running_naive,
+    site_source,
     subscriber,
     wait_until,
 )
@@ -44,7 +46,6 @@ from simulators.datasets import SOURCE_HINTS, builtin_dataset_mapping
 from tests.infra.mosquitto import Broker
 from tests.infra.samba import SambaServer
 
-SETTLE = 0.5  # settleSeconds of every agent source
 NAIVE_TOPIC = f"dt/naive/{THING}"
 ACK_POLL = 0.002  # how often the agent's state is read while timing latency (the resolution)
 LATENCY_INTERVAL = 0.2  # seconds between a file acknowledged and the next one dropped
@@ -405,16 +406,7 @@ def site_layout(site: Path) -> tuple[list[dict[str, Any]], dict[str, Any], int, 
         folder = site / hint.folder
         if not folder.is_dir():
             continue
-        sources.append(
-            {
-                "name": name,
-                "path": str(folder),
-                "include": list(hint.include),
-                "mode": hint.mode,
-                "settleSeconds": SETTLE,
-                "dataset": name,
-            }
-        )
+        sources.append(site_source(name, site))
         datasets[name] = builtin_dataset_mapping(name)
         for path in folder.rglob("*.csv"):
             files += 1

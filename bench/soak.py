@@ -14,12 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import procstat
-from harness import agent_config, broker, running_agent, stop_process, wait_until
+from harness import (
+    agent_config,
+    broker,
+    running_agent,
+    site_source,
+    stop_process,
+    wait_until,
+)
 
 from edge_agent.config.models import AgentConfig
 from simulators.datasets import SOURCE_HINTS, builtin_dataset_mapping
 
-SETTLE = 0.5
 WEEK = 7 * 86_400.0
 DAY = 86_400.0
 KINDS = ("tower", "seeding", "automation", "site")
@@ -31,19 +37,8 @@ def layout(site: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     simulator fills them as it goes); ``afterIngest: keep``, the default."""
     sources, datasets = [], {}
     for name in KINDS:
-        hint = SOURCE_HINTS[name]
-        folder = site / hint.folder
-        folder.mkdir(parents=True, exist_ok=True)
-        sources.append(
-            {
-                "name": name,
-                "path": str(folder),
-                "include": list(hint.include),
-                "mode": hint.mode,
-                "settleSeconds": SETTLE,
-                "dataset": name,
-            }
-        )
+        (site / SOURCE_HINTS[name].folder).mkdir(parents=True, exist_ok=True)
+        sources.append(site_source(name, site))
         datasets[name] = builtin_dataset_mapping(name)
     return sources, datasets
 
