@@ -171,35 +171,45 @@ class Received:
 
 
 @contextlib.contextmanager
-def subscriber(server: Broker, topic_filter: str) -> Iterator[Received]:
-    """Subscribe (QoS 1) and record every arrival; only sizes and times are kept."""
-    received = Received()
+def subscription(
+    server: Broker, topic_filter: str, on_message: Callable[[mqtt.MQTTMessage], None]
+) -> Iterator[None]:
+    """Subscribe (QoS 1) with ``on_message`` called for every arrival (paho's network thread),
+    once the broker has acknowledged the subscription."""
     subscribed = threading.Event()
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=f"bench-sub-{uuid.uuid4().hex[:8]}",
         protocol=mqtt.MQTTv5,
     )
+    client.on_connect = lambda c, *_a: c.subscribe(topic_filter, qos=1)
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.on_message = lambda _c, _u, message: on_message(message)
+    client.connect(server.host, server.port, keepalive=60)
+    client.loop_start()
+    try:
+        if not subscribed.wait(30):
+            raise RuntimeError(f"subscription to {topic_filter!r} not acknowledged in 30 s")
+        yield
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
-    def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+
+@contextlib.contextmanager
+def subscriber(server: Broker, topic_filter: str) -> Iterator[Received]:
+    """Subscribe (QoS 1) and record every arrival; only sizes and times are kept."""
+    received = Received()
+
+    def on_message(message: mqtt.MQTTMessage) -> None:
         received.times.append(time.monotonic())
         received.topic_bytes.append(len(message.topic.encode()))
         received.payload_bytes.append(len(message.payload))
         if message.topic not in received.samples:
             received.samples[message.topic] = message.payload
 
-    client.on_connect = lambda c, *_a: c.subscribe(topic_filter, qos=1)
-    client.on_subscribe = lambda *_a: subscribed.set()
-    client.on_message = on_message
-    client.connect(server.host, server.port, keepalive=60)
-    client.loop_start()
-    try:
-        if not subscribed.wait(30):
-            raise RuntimeError(f"subscription to {topic_filter!r} not acknowledged in 30 s")
+    with subscription(server, topic_filter, on_message):
         yield received
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 # ---------------------------------------------------------------------- the agent

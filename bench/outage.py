@@ -9,16 +9,13 @@ import json
 import shutil
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from harness import SETTLE, THING, agent_config, broker, running_agent, wait_until
-from paho.mqtt.enums import CallbackAPIVersion
+from harness import SETTLE, THING, agent_config, broker, running_agent, subscription, wait_until
 from workload import DATASET, small_file, write_csv
 
 from tests.infra.mosquitto import Broker
@@ -84,24 +81,8 @@ class Batches:
 def batch_subscriber(server: Broker, topic_filter: str) -> Iterator[Batches]:
     """Subscribe (QoS 1) and decode every envelope."""
     batches = Batches()
-    subscribed = threading.Event()
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"bench-check-{uuid.uuid4().hex[:8]}",
-        protocol=mqtt.MQTTv5,
-    )
-    client.on_connect = lambda c, *_a: c.subscribe(topic_filter, qos=1)
-    client.on_subscribe = lambda *_a: subscribed.set()
-    client.on_message = lambda _c, _u, message: batches.add(message.payload)
-    client.connect(server.host, server.port, keepalive=60)
-    client.loop_start()
-    try:
-        if not subscribed.wait(30):
-            raise RuntimeError(f"subscription to {topic_filter!r} not acknowledged in 30 s")
+    with subscription(server, topic_filter, lambda message: batches.add(message.payload)):
         yield batches
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def outage(work: Path, sources: int, rows: int, frozen: float, outbox_bytes: int) -> Figures:
